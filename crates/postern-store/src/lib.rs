@@ -1,0 +1,48 @@
+//! Postern's persistence layer: one small repository trait per aggregate, behind a [`Store`] handle.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), postern_store::StoreError> {
+//! use postern_store::{NewEvent, Store};
+//!
+//! let store = Store::open("sqlite:///var/lib/postern/postern.db").await?;
+//! let event = store
+//!     .events()
+//!     .append(NewEvent {
+//!         account_id: Some("acc-1".into()),
+//!         kind: "account.connected".into(),
+//!         payload: serde_json::json!({ "ok": true }),
+//!     })
+//!     .await?;
+//! let newer = store.events().list_after(event.id.0 - 1, 100, None).await?;
+//! # let _ = newer;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Purpose: durable state for the server — API tokens, vault keys, sealed secrets, the event log —
+//! with migrations applied at open and a refusal to open a database a newer Postern migrated.
+//! Non-goals: no network I/O, no cryptography (secrets arrive already sealed by `postern-vault`),
+//! no business rules beyond what keeps the data consistent.
+//! Key decision: callers only see [`Store`] and the `&dyn` repository traits; everything that knows
+//! the database is SQLite lives in the private `sqlite` module, so PostgreSQL can be added later as
+//! another backend without changing a caller. SQL is written for the runtime query API (no
+//! compile-time `query!` macros), so building needs no database.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod api_tokens;
+mod error;
+mod events;
+mod schema;
+mod secrets;
+mod sqlite;
+mod store;
+mod vault_keys;
+
+pub use api_tokens::{ApiToken, ApiTokenId, ApiTokens, NewApiToken};
+pub use error::StoreError;
+pub use events::{Event, EventId, Events, NewEvent};
+pub use secrets::{SecretRef, Secrets};
+pub use store::Store;
+pub use vault_keys::{Reseal, RotationReport, StoredKey, VaultKeys};

@@ -1,0 +1,93 @@
+//! SQLite implementation of [`Events`].
+//!
+//! Purpose: the SQL for the `events` table.
+//! Non-goal: pruning old events; retention comes with the webhook deliverer.
+//! Key decision: `INSERT … RETURNING` hands back the id SQLite assigned in the same statement, so
+//! concurrent appenders never read each other's ids.
+
+use async_trait::async_trait;
+use chrono::Utc;
+use sqlx::SqlitePool;
+use sqlx::types::Json;
+
+use super::{from_millis, to_millis};
+use crate::{Event, EventId, Events, NewEvent, StoreError};
+
+pub(super) struct SqliteEvents {
+    pool: SqlitePool,
+}
+
+impl SqliteEvents {
+    pub(super) fn new(pool: SqlitePool) -> Self {
+        SqliteEvents { pool }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    id: i64,
+    account_id: Option<String>,
+    kind: String,
+    payload: String,
+    created_at: i64,
+}
+
+impl EventRow {
+    fn into_event(self) -> Result<Event, StoreError> {
+        let id = self.id;
+        let payload = serde_json::from_str(&self.payload)
+            .map_err(|_| StoreError::corrupt(format!("events.payload of event {id}")))?;
+        Ok(Event {
+            id: EventId(id),
+            account_id: self.account_id,
+            kind: self.kind,
+            payload,
+            created_at: from_millis(self.created_at, || {
+                format!("events.created_at of event {id}")
+            })?,
+        })
+    }
+}
+
+#[async_trait]
+impl Events for SqliteEvents {
+    async fn append(&self, new: NewEvent) -> Result<Event, StoreError> {
+        let row: EventRow = sqlx::query_as(
+            "INSERT INTO events (account_id, kind, payload, created_at) VALUES (?, ?, ?, ?) \
+             RETURNING id, account_id, kind, payload, created_at",
+        )
+        .bind(new.account_id)
+        .bind(new.kind)
+        .bind(Json(new.payload))
+        .bind(to_millis(Utc::now()))
+        .fetch_one(&self.pool)
+        .await?;
+        row.into_event()
+    }
+
+    async fn list_after(
+        &self,
+        after: i64,
+        limit: u32,
+        account_id: Option<&str>,
+    ) -> Result<Vec<Event>, StoreError> {
+        // Two statements rather than `(? IS NULL OR account_id = ?)` so each uses its index.
+        let query = match account_id {
+            None => sqlx::query_as(
+                "SELECT id, account_id, kind, payload, created_at FROM events \
+                 WHERE id > ? ORDER BY id LIMIT ?",
+            )
+            .bind(after)
+            .bind(i64::from(limit)),
+            Some(account_id) => sqlx::query_as(
+                "SELECT id, account_id, kind, payload, created_at FROM events \
+                 WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?",
+            )
+            .bind(account_id.to_owned())
+            .bind(after)
+            .bind(i64::from(limit)),
+        };
+        let rows: Vec<EventRow> = query.fetch_all(&self.pool).await?;
+        rows.into_iter().map(EventRow::into_event).collect()
+    }
+}

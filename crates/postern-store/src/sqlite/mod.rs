@@ -1,0 +1,166 @@
+//! The SQLite backend: connection settings, migrations and one repository per aggregate.
+//!
+//! Purpose: the only place in the crate that knows the database is SQLite (SQL, pragmas, codes).
+//! Non-goal: multi-process writers at scale; SQLite serializes writers, which suits one server.
+//! Key decision: WAL journal + `synchronous=NORMAL` (readers never block the writer, and a crash
+//! loses at most the last commits, never integrity), a 5 s busy timeout so concurrent writers wait
+//! instead of failing, `secure_delete` so deleted or replaced ciphertexts and wrapped keys are
+//! zeroed rather than left in free pages, and timestamps as INTEGER Unix milliseconds so SQL
+//! can compare them.
+
+mod api_tokens;
+mod events;
+mod migrate;
+mod secrets;
+mod vault_keys;
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::error::DatabaseError;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteError, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+
+use crate::store::Backend;
+use crate::{ApiTokens, Events, Secrets, StoreError, VaultKeys};
+
+/// How long a connection waits for another writer before reporting "database is locked".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Readers run in parallel under WAL; more connections than this buys nothing on a small server.
+const MAX_CONNECTIONS: u32 = 8;
+
+/// Primary result codes worth retrying: SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR.
+const TRANSIENT_PRIMARY_CODES: [i32; 3] = [5, 6, 10];
+
+/// The SQLite implementation of every repository, sharing one pool.
+pub(crate) struct SqliteBackend {
+    pool: SqlitePool,
+    api_tokens: api_tokens::SqliteApiTokens,
+    vault_keys: vault_keys::SqliteVaultKeys,
+    secrets: secrets::SqliteSecrets,
+    events: events::SqliteEvents,
+}
+
+impl SqliteBackend {
+    /// Opens or creates the file at `path`, refuses a newer schema, and migrates.
+    pub(crate) async fn open(path: &Path) -> Result<Self, StoreError> {
+        create_parent_dir(path).await?;
+        let pool = connect(path).await?;
+        if let Err(err) = migrate::run(&pool, path).await {
+            pool.close().await;
+            return Err(err);
+        }
+        tracing::debug!(path = %path.display(), "sqlite store opened");
+        Ok(Self::with_pool(pool))
+    }
+
+    fn with_pool(pool: SqlitePool) -> Self {
+        SqliteBackend {
+            api_tokens: api_tokens::SqliteApiTokens::new(pool.clone()),
+            vault_keys: vault_keys::SqliteVaultKeys::new(pool.clone()),
+            secrets: secrets::SqliteSecrets::new(pool.clone()),
+            events: events::SqliteEvents::new(pool.clone()),
+            pool,
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for SqliteBackend {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn api_tokens(&self) -> &dyn ApiTokens {
+        &self.api_tokens
+    }
+
+    fn vault_keys(&self) -> &dyn VaultKeys {
+        &self.vault_keys
+    }
+
+    fn secrets(&self) -> &dyn Secrets {
+        &self.secrets
+    }
+
+    fn events(&self) -> &dyn Events {
+        &self.events
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+async fn create_parent_dir(path: &Path) -> Result<(), StoreError> {
+    let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    tokio::fs::create_dir_all(parent)
+        .await
+        .map_err(|err| open_error(path, err))
+}
+
+async fn connect(path: &Path) -> Result<SqlitePool, StoreError> {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(BUSY_TIMEOUT)
+        .pragma("secure_delete", "ON");
+    SqlitePoolOptions::new()
+        .max_connections(MAX_CONNECTIONS)
+        .connect_with(options)
+        .await
+        .map_err(|err| open_error(path, err))
+}
+
+pub(crate) fn open_error(
+    path: &Path,
+    source: impl std::error::Error + Send + Sync + 'static,
+) -> StoreError {
+    StoreError::Open {
+        url: format!("sqlite://{}", path.display()),
+        source: Box::new(source),
+    }
+}
+
+/// True for SQLite's busy, locked and I/O errors (any extended variant of them).
+pub(crate) fn is_transient_code(err: &dyn DatabaseError) -> bool {
+    let Some(sqlite) = err.try_downcast_ref::<SqliteError>() else {
+        return false;
+    };
+    let extended = sqlite.code().and_then(|code| code.parse::<i32>().ok());
+    extended.is_some_and(|code| TRANSIENT_PRIMARY_CODES.contains(&(code & 0xff)))
+}
+
+/// True when `err` is a foreign-key violation (a row names a parent that does not exist).
+fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_foreign_key_violation())
+}
+
+fn to_millis(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+fn from_millis(millis: i64, what: impl FnOnce() -> String) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(millis).ok_or_else(|| StoreError::corrupt(what()))
+}
+
+fn from_optional_millis(
+    millis: Option<i64>,
+    what: impl FnOnce() -> String,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    millis.map(|millis| from_millis(millis, what)).transpose()
+}
+
+/// SQLite returns counts as signed integers; a negative one can only mean corruption.
+fn to_count(count: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(count).map_err(|_| StoreError::corrupt(format!("negative {what}")))
+}

@@ -1,0 +1,248 @@
+//! Postern's configuration: `postern.toml`, overridden by `POSTERN_*` variables, overridden by flags.
+//!
+//! Loading is two-phase, as in ripgrep: [`raw`] and [`env`] only read and validate what was written
+//! (unknown keys refused, with file, line and key named); [`Config::resolve`] turns the merged result
+//! into ready values and reports every problem at once rather than the first.
+//!
+//! Non-goal: reloading at run time. A changed file takes effect at the next start.
+
+pub mod env;
+pub mod raw;
+
+pub use raw::LogFormat;
+use raw::RawConfig;
+use secrecy::SecretString;
+use serde::Serialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The file read when `--config` / `POSTERN_CONFIG` are not given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "postern.toml";
+const DEFAULT_DATA_DIR: &str = "./data";
+const DEFAULT_LISTEN: &str = "127.0.0.1:7080";
+const DEFAULT_LOG: &str = "info";
+const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
+
+/// A mistake in the configuration, naming where it was made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// Occurs when the configuration file cannot be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Occurs when the file is not valid TOML or has an unknown key or a wrong type; the message
+    /// carries the line, the column and the key.
+    #[error("in config file {path}: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The parser's description, with line, column and the offending key.
+        message: String,
+    },
+    /// Occurs when a `POSTERN_*` variable names no setting or holds a bad value.
+    #[error("environment variable {name}: {reason}")]
+    Env {
+        /// The variable.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Occurs when a value parses but cannot be used (an address that is not one, say).
+    #[error("setting `{key}`: {reason}")]
+    Invalid {
+        /// The setting, as `section.key`.
+        key: &'static str,
+        /// What is wrong and what would be right.
+        reason: String,
+    },
+}
+
+/// Several configuration mistakes, reported together.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "the configuration has {} problem(s):", self.0.len())?;
+        for error in &self.0 {
+            writeln!(f, "  - {error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// What the command line says about configuration; flags win over everything else.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--config` / `POSTERN_CONFIG`.
+    pub config_file: Option<PathBuf>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--listen`.
+    pub listen: Option<String>,
+}
+
+/// The resolved configuration every part of the binary reads.
+#[derive(Debug, Serialize)]
+pub struct Config {
+    /// The file that was read, if any.
+    #[serde(skip)]
+    pub source_file: Option<PathBuf>,
+    /// Where the database and the master key file live.
+    pub data_dir: PathBuf,
+    /// The API's listen address.
+    pub listen: SocketAddr,
+    /// The master key given as text, if it was (environment or file); otherwise the key file is used.
+    #[serde(serialize_with = "redacted")]
+    pub master_key: Option<SecretString>,
+    /// The master key file, read (or created on first start) when no key is given as text.
+    pub master_key_file: PathBuf,
+    /// The log filter.
+    pub log: String,
+    /// Text or JSON log lines.
+    pub log_format: LogFormat,
+    /// Storage.
+    pub store: StoreConfig,
+    /// HTTP API.
+    pub api: ApiConfig,
+}
+
+/// `[store]`, resolved.
+#[derive(Debug, Serialize)]
+pub struct StoreConfig {
+    /// The database URL.
+    pub url: String,
+}
+
+/// `[api]`, resolved.
+#[derive(Debug, Serialize)]
+pub struct ApiConfig {
+    /// The base URL people and integrations use to reach this server.
+    pub public_url: String,
+    /// The per-request time limit, in seconds.
+    pub request_timeout_secs: u64,
+}
+
+fn redacted<S: serde::Serializer>(value: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(_) => s.serialize_str("<redacted>"),
+        None => s.serialize_none(),
+    }
+}
+
+impl Config {
+    /// Loads the file (if any), the process environment and the flags, and resolves them.
+    pub fn load(overrides: &Overrides) -> Result<Config, ConfigErrors> {
+        Self::load_from(overrides, std::env::vars())
+    }
+
+    /// As [`Config::load`], with the environment given explicitly (for tests).
+    pub fn load_from(
+        overrides: &Overrides,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigErrors> {
+        let (file_raw, source_file) = read_file(overrides).map_err(|e| ConfigErrors(vec![e]))?;
+        let env_raw = env::read(vars).map_err(ConfigErrors)?;
+        let flags_raw = RawConfig {
+            data_dir: overrides.data_dir.clone(),
+            listen: overrides.listen.clone(),
+            ..RawConfig::default()
+        };
+        let merged = file_raw.overlay(env_raw).overlay(flags_raw);
+        Config::resolve(merged, source_file)
+    }
+
+    /// Turns the merged raw settings into ready values, collecting every problem.
+    pub fn resolve(raw: RawConfig, source_file: Option<PathBuf>) -> Result<Config, ConfigErrors> {
+        let mut errors = Vec::new();
+        let data_dir = raw.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let listen_text = raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen = listen_text.parse::<SocketAddr>().unwrap_or_else(|_| {
+            errors.push(ConfigError::Invalid {
+                key: "listen",
+                reason: format!("{listen_text:?} is not an address; write e.g. 127.0.0.1:7080"),
+            });
+            SocketAddr::from(([127, 0, 0, 1], 7080))
+        });
+        let store_url = raw
+            .store
+            .url
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("postern.db").display()));
+        if !store_url.starts_with("sqlite://") && !store_url.starts_with("postgres://") {
+            errors.push(ConfigError::Invalid {
+                key: "store.url",
+                reason: "must start with sqlite:// or postgres://".to_owned(),
+            });
+        }
+        let request_timeout_secs = raw
+            .api
+            .request_timeout_secs
+            .unwrap_or(DEFAULT_REQUEST_TIMEOUT_SECS);
+        if request_timeout_secs == 0 {
+            errors.push(ConfigError::Invalid {
+                key: "api.request_timeout_secs",
+                reason: "must be at least 1".to_owned(),
+            });
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        Ok(Config {
+            source_file,
+            master_key_file: raw
+                .master_key_file
+                .unwrap_or_else(|| data_dir.join("master.key")),
+            api: ApiConfig {
+                public_url: raw
+                    .api
+                    .public_url
+                    .unwrap_or_else(|| format!("http://{listen}")),
+                request_timeout_secs,
+            },
+            data_dir,
+            listen,
+            master_key: raw.master_key,
+            log: raw.log.unwrap_or_else(|| DEFAULT_LOG.to_owned()),
+            log_format: raw.log_format.unwrap_or_default(),
+            store: StoreConfig { url: store_url },
+        })
+    }
+
+    /// The effective configuration as TOML, secrets replaced by `<redacted>`.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|error| format!("# cannot render: {error}\n"))
+    }
+}
+
+/// Reads the explicit file (which must exist) or `./postern.toml` (which may not).
+fn read_file(overrides: &Overrides) -> Result<(RawConfig, Option<PathBuf>), ConfigError> {
+    let (path, required) = match &overrides.config_file {
+        Some(path) => (path.clone(), true),
+        None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => parse_file(&path, &text).map(|raw| (raw, Some(path))),
+        Err(error) if !required && error.kind() == std::io::ErrorKind::NotFound => {
+            Ok((RawConfig::default(), None))
+        }
+        Err(source) => Err(ConfigError::Read { path, source }),
+    }
+}
+
+fn parse_file(path: &Path, text: &str) -> Result<RawConfig, ConfigError> {
+    toml::from_str(text).map_err(|error| ConfigError::File {
+        path: path.to_owned(),
+        message: error.to_string().trim_end().to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests;

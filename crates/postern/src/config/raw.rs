@@ -1,0 +1,85 @@
+//! The configuration as written: every field optional, unknown keys refused.
+//!
+//! Both `postern.toml` and the `POSTERN_*` environment variables are read into this one shape, so a
+//! setting has the same name and type wherever it is given. Resolution into ready values (defaults,
+//! derived paths, parsed addresses) happens in the parent module.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// `postern.toml` as parsed. Top-level keys first, then one table per section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    /// Where the database and the generated master key live. Default `./data`.
+    pub data_dir: Option<PathBuf>,
+    /// The API's listen address. Default `127.0.0.1:7080`.
+    pub listen: Option<String>,
+    /// The master key as 64 hex characters; prefer the environment or the key file.
+    pub master_key: Option<SecretString>,
+    /// The master key file. Default `<data_dir>/master.key`, created on first start.
+    pub master_key_file: Option<PathBuf>,
+    /// A `tracing` filter such as `info` or `postern=debug,info`. Default `info`.
+    pub log: Option<String>,
+    /// `text` (default) or `json`.
+    pub log_format: Option<LogFormat>,
+    /// Storage settings.
+    pub store: RawStore,
+    /// HTTP API settings.
+    pub api: RawApi,
+}
+
+/// `[store]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawStore {
+    /// `sqlite://PATH` (default `sqlite://<data_dir>/postern.db`).
+    pub url: Option<String>,
+}
+
+/// `[api]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawApi {
+    /// The URL browsers and integrations reach this server at (used in OAuth redirect links).
+    /// Default: `http://` + the listen address.
+    pub public_url: Option<String>,
+    /// Seconds a request may take before the server answers 503. Default 30.
+    pub request_timeout_secs: Option<u64>,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl RawConfig {
+    /// Lays `over` on top of `self`: every value `over` sets wins.
+    pub fn overlay(self, over: RawConfig) -> RawConfig {
+        RawConfig {
+            data_dir: over.data_dir.or(self.data_dir),
+            listen: over.listen.or(self.listen),
+            master_key: over.master_key.or(self.master_key),
+            master_key_file: over.master_key_file.or(self.master_key_file),
+            log: over.log.or(self.log),
+            log_format: over.log_format.or(self.log_format),
+            store: RawStore {
+                url: over.store.url.or(self.store.url),
+            },
+            api: RawApi {
+                public_url: over.api.public_url.or(self.api.public_url),
+                request_timeout_secs: over
+                    .api
+                    .request_timeout_secs
+                    .or(self.api.request_timeout_secs),
+            },
+        }
+    }
+}

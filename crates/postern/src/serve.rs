@@ -1,0 +1,87 @@
+//! `postern serve`: open the data dir, print where everything is, serve the API until a signal.
+//!
+//! Non-goal: request handling (that is `postern-api`). This module owns the socket, the banner and
+//! the graceful shutdown on SIGTERM / SIGINT: in-flight requests finish, new ones are refused.
+
+use crate::config::Config;
+use crate::data_dir;
+use crate::token;
+use anyhow::Context;
+use postern_api::{AppState, Scope};
+use postern_vault::MasterKeyOrigin;
+use std::time::Duration;
+use tower_http::timeout::TimeoutLayer;
+
+/// Runs the server until SIGTERM or SIGINT.
+pub async fn run(config: &Config) -> anyhow::Result<()> {
+    let data = data_dir::open(config).await?;
+    let first_token = if data.store.api_tokens().count_active().await? == 0 {
+        Some(token::create(&data.store, "admin", &[Scope::Admin], None).await?)
+    } else {
+        None
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    print_banner(config, &data.master_origin, address, first_token.as_ref());
+    tracing::info!(%address, "serving the API");
+
+    let timeout = Duration::from_secs(config.api.request_timeout_secs);
+    let app = postern_api::router(AppState::new(data.store.clone())).layer(
+        TimeoutLayer::with_status_code(axum::http::StatusCode::SERVICE_UNAVAILABLE, timeout),
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the API server failed")?;
+    data.store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// What an operator needs on the first screen: where the data is, where the API is, and (once) the token.
+fn print_banner(
+    config: &Config,
+    master_origin: &MasterKeyOrigin,
+    address: std::net::SocketAddr,
+    first_token: Option<&postern_api::ApiTokenSecret>,
+) {
+    let data_dir = std::fs::canonicalize(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
+    println!("Postern {} is running.", env!("CARGO_PKG_VERSION"));
+    println!("  data dir:     {}", data_dir.display());
+    println!("  database:     {}", config.store.url);
+    match master_origin {
+        MasterKeyOrigin::Environment => println!("  master key:   from POSTERN_MASTER_KEY"),
+        MasterKeyOrigin::File(path) => println!("  master key:   {}", path.display()),
+        MasterKeyOrigin::Created(path) => println!(
+            "  master key:   {} (created now, mode 0600; back it up: without it the stored secrets cannot be read)",
+            path.display()
+        ),
+    }
+    println!("  API:          http://{address}/v1 (health: http://{address}/v1/health)");
+    if let Some(token) = first_token {
+        println!("  admin token:  {}", token.expose());
+        println!("                (shown once, now; it is stored only as a hash)");
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received; finishing in-flight requests"),
+        () = terminate => tracing::info!("SIGTERM received; finishing in-flight requests"),
+    }
+}

@@ -1,0 +1,122 @@
+//! Runs the real `postern` binary for tests: a server on a free port, or a one-shot command.
+
+
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_postern");
+
+/// A running `postern serve`.
+pub struct Postern {
+    child: Child,
+    pub address: String,
+    pub banner: Vec<String>,
+    pub admin_token: Option<String>,
+    pub client: reqwest::Client,
+}
+
+fn command(data_dir: &Path, env: &[(&str, &str)]) -> std::process::Command {
+    let mut command = std::process::Command::new(BIN);
+    command
+        .current_dir(data_dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("POSTERN_DATA_DIR", data_dir)
+        .env("POSTERN_LOG", "info");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command
+}
+
+/// Runs a one-shot command to completion.
+pub fn run_postern(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    command(data_dir, env).args(args).output().unwrap()
+}
+
+impl Postern {
+    /// Starts `postern serve` on a free loopback port and waits for its banner.
+    pub async fn start(data_dir: &Path, env: &[(&str, &str)]) -> Postern {
+        let mut command: Command = command(data_dir, env).into();
+        let mut child = command
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut banner = Vec::new();
+        let read_banner = async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                let done = line.contains("API:");
+                banner.push(line);
+                if done {
+                    // The token lines, if any, follow the API line immediately.
+                    while let Ok(Ok(Some(next))) =
+                        tokio::time::timeout(Duration::from_millis(300), lines.next_line()).await
+                    {
+                        banner.push(next);
+                    }
+                    return;
+                }
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(20), read_banner).await.is_err() {
+            panic!("postern did not print its banner in 20 s: {banner:?}");
+        }
+        let api_line = banner.iter().find(|line| line.contains("API:")).unwrap();
+        let address = api_line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .unwrap()
+            .to_owned();
+        let admin_token = banner
+            .iter()
+            .find_map(|line| line.trim().strip_prefix("admin token:"))
+            .map(|token| token.trim().to_owned());
+        Postern {
+            child,
+            address,
+            banner,
+            admin_token,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// SIGTERM, wait for a clean exit, and return everything the server logged.
+    pub async fn stop(mut self) -> String {
+        let pid = nix::unistd::Pid::from_raw(self.child.id().unwrap() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("postern did not stop within 10 s of SIGTERM")
+            .unwrap();
+        assert!(status.success(), "postern exited with {status} after SIGTERM");
+        let mut stderr = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .await
+            .unwrap();
+        stderr
+    }
+}
