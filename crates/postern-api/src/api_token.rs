@@ -120,7 +120,9 @@ impl fmt::Display for Scope {
 
 /// Occurs when a scope name is not one Postern knows.
 #[derive(Debug, thiserror::Error)]
-#[error("unknown scope {0:?}; known scopes: admin, accounts:read, accounts:write, messages:read, messages:write, send, webhooks, metrics")]
+#[error(
+    "unknown scope {0:?}; known scopes: admin, accounts:read, accounts:write, messages:read, messages:write, send, webhooks, metrics"
+)]
 pub struct UnknownScope(pub String);
 
 impl FromStr for Scope {

@@ -79,7 +79,11 @@ pub async fn require_token(
         return Err(ApiError::unauthorized("the API token has expired"));
     }
     if needs_touch(token.last_used_at, now) {
-        state.store.api_tokens().touch_last_used(&token.id, now).await?;
+        state
+            .store
+            .api_tokens()
+            .touch_last_used(&token.id, now)
+            .await?;
     }
     let scopes = known_scopes(&token);
     request.extensions_mut().insert(Caller { token, scopes });
@@ -94,9 +98,9 @@ fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
     let text = value
         .to_str()
         .map_err(|_| ApiError::unauthorized("the Authorization header is not valid text"))?;
-    let (scheme, token) = text
-        .split_once(' ')
-        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?;
+    let (scheme, token) = text.split_once(' ').ok_or_else(|| {
+        ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+    })?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
         return Err(ApiError::unauthorized(
             "the Authorization header must be `Bearer <token>`",

@@ -455,6 +455,7 @@ fn store(shared: &Shared, mail_from: String, rcpt_to: Vec<String>, data: Vec<u8>
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;

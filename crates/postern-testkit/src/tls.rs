@@ -125,9 +125,10 @@ impl fmt::Debug for TestPki {
 
 fn ca_params() -> Result<CertificateParams, HarnessError> {
     let mut params = CertificateParams::new(Vec::<String>::new())?;
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "Postern Test CA");
+    // A name of its own per CA: rustls looks issuers up by name, so two test CAs sharing one would
+    // fail as `BadSignature` instead of the realistic `UnknownIssuer`.
+    let name = format!("Postern Test CA {:08x}", rand::random::<u32>());
+    params.distinguished_name.push(DnType::CommonName, name);
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
@@ -175,6 +176,7 @@ pub fn rustls_client_config(ca_pem: &str) -> Result<Arc<rustls::ClientConfig>, H
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -3,6 +3,8 @@
 //!
 //! These tests fail (never skip) when Dovecot is not installed: the error says how to install it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -150,6 +152,25 @@ async fn password_user_logs_in_and_a_wrong_password_is_refused() {
         client.read_response().await.unwrap().unwrap();
         let refused = client.login("pw-login@example.test", "wrong").await;
         assert!(matches!(refused, Err((async_imap::error::Error::No(_), _))));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_changed_password_takes_effect_at_the_next_login() {
+    within(async {
+        let user = "pw-change@example.test";
+        let dovecot = dovecot();
+        dovecot.add_password_user(user, "old").unwrap();
+        imap_login(user, "old").await.logout().await.unwrap();
+
+        dovecot.add_password_user(user, "new").unwrap();
+
+        imap_login(user, "new").await.logout().await.unwrap();
+        let tcp = TcpStream::connect(dovecot.imap_addr()).await.unwrap();
+        let mut client = async_imap::Client::new(tcp);
+        client.read_response().await.unwrap().unwrap();
+        assert!(client.login(user, "old").await.is_err());
     })
     .await;
 }
@@ -380,10 +401,16 @@ async fn xoauth2_with_an_expired_token_gets_the_401_json_then_authenticationfail
 }
 
 #[test]
-fn an_own_instance_stops_on_drop_and_removes_its_directory() {
+fn an_own_instance_greets_then_stops_on_drop_and_removes_its_directory() {
     let started = Instant::now();
-    let own = Dovecot::start(DovecotConfig::new(provider().introspect_url())).unwrap();
-    let start_took = started.elapsed();
+    let own = Dovecot::start(DovecotConfig::new(provider().introspect_url()))
+        .unwrap_or_else(|err| panic!("{err}"));
+    let listening_after = started.elapsed();
+    let mut imap = std::io::BufReader::new(std::net::TcpStream::connect(own.imap_addr()).unwrap());
+    let mut greeting = String::new();
+    std::io::BufRead::read_line(&mut imap, &mut greeting).unwrap();
+    let greeting_after = started.elapsed();
+    assert!(greeting.starts_with("* OK"), "{greeting}");
     let (pid, root) = (own.pid(), own.root_dir().to_path_buf());
     assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
     assert_eq!(own.submission_addr(), None);
@@ -391,7 +418,8 @@ fn an_own_instance_stops_on_drop_and_removes_its_directory() {
     let stopping = Instant::now();
     drop(own);
     eprintln!(
-        "own instance: start {start_took:?}, stop {:?}",
+        "own instance: listening after {listening_after:?}, first greeting after \
+         {greeting_after:?}, stop took {:?}",
         stopping.elapsed()
     );
     assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());

@@ -47,7 +47,8 @@ fn print_banner(
     address: std::net::SocketAddr,
     first_token: Option<&postern_api::ApiTokenSecret>,
 ) {
-    let data_dir = std::fs::canonicalize(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
+    let data_dir =
+        std::fs::canonicalize(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
     println!("Postern {} is running.", env!("CARGO_PKG_VERSION"));
     println!("  data dir:     {}", data_dir.display());
     println!("  database:     {}", config.store.url);

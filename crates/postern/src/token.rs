@@ -21,7 +21,10 @@ pub async fn create(
         .create(NewApiToken {
             name: name.to_owned(),
             token_hash: secret.hash(),
-            scopes: scopes.iter().map(|scope| scope.as_str().to_owned()).collect(),
+            scopes: scopes
+                .iter()
+                .map(|scope| scope.as_str().to_owned())
+                .collect(),
             account_ids: None,
             expires_at,
         })

@@ -17,7 +17,9 @@ pub async fn rotate_key(mut data: DataDir) -> anyhow::Result<()> {
     let report = data
         .store
         .vault_keys()
-        .rotate(wrapped, &|secret, sealed| vault.reseal(&secret.context(), sealed))
+        .rotate(wrapped, &|secret, sealed| {
+            vault.reseal(&secret.context(), sealed)
+        })
         .await?;
     println!(
         "vault key rotated: {} secret(s) re-encrypted under key {}; old keys removed",

@@ -28,7 +28,8 @@ pub struct DovecotConfig {
     pub binary: PathBuf,
     /// Bound on the wait for all listeners to accept connections.
     pub start_timeout: Duration,
-    /// Bound on the wait after SIGTERM before SIGKILL.
+    /// Bound on the wait after SIGTERM before SIGKILL. Dovecot takes ~1.1 s to exit on SIGTERM
+    /// here; `Duration::ZERO` kills it at once (its children exit when they see the master gone).
     pub stop_timeout: Duration,
 }
 
@@ -42,7 +43,7 @@ impl DovecotConfig {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DOVECOT_BIN)),
             start_timeout: Duration::from_secs(10),
-            stop_timeout: Duration::from_secs(3),
+            stop_timeout: Duration::from_millis(1500),
         }
     }
 
@@ -98,8 +99,9 @@ impl Layout {
         self.root.join("oauth2.conf.ext")
     }
 
-    pub fn passwd_file(&self) -> PathBuf {
-        self.root.join("passwd")
+    /// One passwd-file per password user, named after the lower-cased user name.
+    pub fn passwd_dir(&self) -> PathBuf {
+        self.root.join("passwd.d")
     }
 
     pub fn log_file(&self) -> PathBuf {
@@ -115,12 +117,13 @@ impl Layout {
         self.root.join("tls")
     }
 
-    /// Directories Dovecot expects to exist (base_dir, state_dir, the maildir root).
-    pub fn dirs(&self) -> [PathBuf; 4] {
+    /// Directories Dovecot expects to exist (base_dir, state_dir, the maildir root, ...).
+    pub fn dirs(&self) -> [PathBuf; 5] {
         [
             self.root.join("run"),
             self.root.join("state"),
             self.root.join("mail"),
+            self.passwd_dir(),
             self.tls_dir(),
         ]
     }
@@ -174,6 +177,7 @@ pub(crate) fn render_oauth2(introspection_url: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -24,6 +24,8 @@ use super::config::{Identity, Layout};
 
 const SETPRIV: &str = "setpriv";
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
+/// SIGTERM grace when no owner chose one (the owner was dropped without `stop`).
+const DEFAULT_GRACE: Duration = Duration::from_millis(1500);
 
 /// A running Dovecot master process, owned by its keeper thread.
 #[derive(Debug)]
@@ -99,7 +101,7 @@ impl DovecotProcess {
 
 impl Drop for DovecotProcess {
     fn drop(&mut self) {
-        self.stop(Duration::from_secs(3));
+        self.stop(DEFAULT_GRACE);
     }
 }
 
@@ -154,7 +156,7 @@ fn keep(
             Ok(grace) => return terminate(&mut child, grace),
             // The owner vanished without asking (it was leaked or panicked): stop anyway.
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return terminate(&mut child, Duration::from_secs(3));
+                return terminate(&mut child, DEFAULT_GRACE);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }

@@ -31,8 +31,7 @@ pub(crate) struct PendingCode {
     pub(crate) redeemed_as: Option<GrantId>,
 }
 
-/// What the browser gets back.
-#[derive(Debug)]
+/// What the browser gets back; no `Debug`, the redirect carries the code.
 pub(crate) enum AuthorizeOutcome {
     /// `302 Found` to the client's redirect URI.
     Redirect(Url),

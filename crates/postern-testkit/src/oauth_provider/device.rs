@@ -37,8 +37,8 @@ pub(crate) struct DeviceAuthorization {
     status: DeviceStatus,
 }
 
-/// The answer of `/device/code` (RFC 8628 §3.2).
-#[derive(Debug, Serialize)]
+/// The answer of `/device/code` (RFC 8628 §3.2); no `Debug`, the device code is a credential.
+#[derive(Serialize)]
 pub(crate) struct DeviceCodeResponse {
     device_code: String,
     user_code: String,

@@ -114,10 +114,20 @@ async fn authorize(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery)
 
 fn error_page(status: StatusCode, error: &str, description: &str) -> Response {
     let page = format!(
-        "<!doctype html><h1>Error {}: {error}</h1><p>{description}</p>",
-        status.as_u16()
+        "<!doctype html><h1>Error {}: {}</h1><p>{}</p>",
+        status.as_u16(),
+        escape_html(error),
+        escape_html(description),
     );
     (status, Html(page)).into_response()
+}
+
+/// A description may quote a parameter name from the request; never echo it as markup.
+fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// A form body and the client credentials it carries.

@@ -106,8 +106,8 @@ pub(crate) fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
     ]
 }
 
-/// A successful token response (RFC 6749 §5.1).
-#[derive(Debug, Serialize)]
+/// A successful token response (RFC 6749 §5.1); no `Debug`, so its tokens cannot reach a log.
+#[derive(Serialize)]
 pub(crate) struct TokenResponse {
     pub(crate) access_token: String,
     pub(crate) token_type: &'static str,
@@ -124,8 +124,15 @@ impl IntoResponse for TokenResponse {
 }
 
 /// Request parameters, from a form body or a query string, without empty values.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Params(HashMap<String, String>);
+
+/// Names only: values include client secrets, codes and tokens.
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
 
 impl Params {
     /// Parses `application/x-www-form-urlencoded` data; RFC 6749 §3.1 treats an empty value as
@@ -178,10 +185,20 @@ impl Params {
 }
 
 /// One reading of the client credentials a request carries.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct PresentedClient {
     pub(crate) id: String,
     pub(crate) secret: Option<String>,
+}
+
+impl std::fmt::Debug for PresentedClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = self.secret.as_ref().map(|_| "[REDACTED]");
+        f.debug_struct("PresentedClient")
+            .field("id", &self.id)
+            .field("secret", &secret)
+            .finish()
+    }
 }
 
 /// The client credentials of a request, from HTTP Basic or from the form (RFC 6749 §2.3.1).

@@ -19,7 +19,9 @@ const NOT_SETTINGS: &[&str] = &["POSTERN_CONFIG"];
 
 /// Reads every `POSTERN_*` variable of `vars` into one overlay; unknown names and bad values are
 /// collected, so an operator sees every mistake at once.
-pub fn read(vars: impl IntoIterator<Item = (String, String)>) -> Result<RawConfig, Vec<ConfigError>> {
+pub fn read(
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<RawConfig, Vec<ConfigError>> {
     let mut table = toml::Table::new();
     let mut errors = Vec::new();
     for (name, value) in vars {
@@ -39,10 +41,12 @@ pub fn read(vars: impl IntoIterator<Item = (String, String)>) -> Result<RawConfi
     }
     toml::Value::Table(table)
         .try_into()
-        .map_err(|error: toml::de::Error| vec![ConfigError::Env {
-            name: "POSTERN_*".into(),
-            reason: error.message().to_owned(),
-        }])
+        .map_err(|error: toml::de::Error| {
+            vec![ConfigError::Env {
+                name: "POSTERN_*".into(),
+                reason: error.message().to_owned(),
+            }]
+        })
 }
 
 /// Finds where `key` (lowercased, prefix removed) lives in the config and the typed value to put there.
@@ -152,6 +156,9 @@ mod tests {
         let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
         assert_eq!(text.len(), 2, "{text:?}");
         assert!(text[0].contains("POSTERN_BOGUS") && text[0].contains("no such setting"));
-        assert!(text[1].contains("POSTERN_API_REQUEST_TIMEOUT_SECS"), "{text:?}");
+        assert!(
+            text[1].contains("POSTERN_API_REQUEST_TIMEOUT_SECS"),
+            "{text:?}"
+        );
     }
 }

@@ -163,7 +163,9 @@ impl Config {
     /// Turns the merged raw settings into ready values, collecting every problem.
     pub fn resolve(raw: RawConfig, source_file: Option<PathBuf>) -> Result<Config, ConfigErrors> {
         let mut errors = Vec::new();
-        let data_dir = raw.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let data_dir = raw
+            .data_dir
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let listen_text = raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
         let listen = listen_text.parse::<SocketAddr>().unwrap_or_else(|_| {
             errors.push(ConfigError::Invalid {

@@ -32,7 +32,8 @@ fn defaults_work_with_no_file_and_no_environment() {
 
 #[test]
 fn environment_overrides_file_and_flags_override_environment() {
-    let file = write_config("listen = \"127.0.0.1:1000\"\ndata_dir = \"/from/file\"\nlog = \"warn\"\n");
+    let file =
+        write_config("listen = \"127.0.0.1:1000\"\ndata_dir = \"/from/file\"\nlog = \"warn\"\n");
     let env = vec![
         ("POSTERN_LISTEN".to_owned(), "127.0.0.1:2000".to_owned()),
         ("POSTERN_DATA_DIR".to_owned(), "/from/env".to_owned()),
@@ -51,8 +52,13 @@ fn environment_overrides_file_and_flags_override_environment() {
 #[test]
 fn an_unknown_key_names_the_file_the_line_and_the_key() {
     let file = write_config("listen = \"127.0.0.1:7080\"\n\n[api]\npublik_url = \"http://x\"\n");
-    let error = Config::load_from(&with_file(&file), no_env()).unwrap_err().to_string();
-    assert!(error.contains(&file.path().display().to_string()), "{error}");
+    let error = Config::load_from(&with_file(&file), no_env())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains(&file.path().display().to_string()),
+        "{error}"
+    );
     assert!(error.contains("line 4"), "{error}");
     assert!(error.contains("publik_url"), "{error}");
 }
@@ -60,8 +66,13 @@ fn an_unknown_key_names_the_file_the_line_and_the_key() {
 #[test]
 fn malformed_toml_names_the_file_and_the_line() {
     let file = write_config("data_dir = \"/x\"\nlisten = 127.0.0.1:7080\n");
-    let error = Config::load_from(&with_file(&file), no_env()).unwrap_err().to_string();
-    assert!(error.contains(&file.path().display().to_string()), "{error}");
+    let error = Config::load_from(&with_file(&file), no_env())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains(&file.path().display().to_string()),
+        "{error}"
+    );
     assert!(error.contains("line 2"), "{error}");
 }
 
@@ -71,13 +82,20 @@ fn a_missing_explicit_file_is_an_error_not_a_silent_default() {
         config_file: Some(PathBuf::from("/nonexistent/postern.toml")),
         ..Overrides::default()
     };
-    let error = Config::load_from(&overrides, no_env()).unwrap_err().to_string();
-    assert!(error.contains("cannot read config file /nonexistent/postern.toml"), "{error}");
+    let error = Config::load_from(&overrides, no_env())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("cannot read config file /nonexistent/postern.toml"),
+        "{error}"
+    );
 }
 
 #[test]
 fn every_resolution_problem_is_reported_at_once() {
-    let file = write_config("listen = \"nowhere\"\n[api]\nrequest_timeout_secs = 0\n[store]\nurl = \"mysql://x\"\n");
+    let file = write_config(
+        "listen = \"nowhere\"\n[api]\nrequest_timeout_secs = 0\n[store]\nurl = \"mysql://x\"\n",
+    );
     let errors = Config::load_from(&with_file(&file), no_env()).unwrap_err();
     assert_eq!(errors.0.len(), 3, "{errors}");
 }

@@ -1,11 +1,9 @@
 //! The `postern` commands that do not serve: configuration, vault rotation.
 
-
-
+use crate::support::{Postern, run_postern};
 use postern_store::{SecretRef, Store};
 use postern_vault::{KeyId, Vault, load_master_key};
 use secrecy::{ExposeSecret, SecretString};
-use crate::support::{Postern, run_postern};
 
 #[test]
 fn config_show_prints_the_effective_config_with_secrets_redacted() {
@@ -28,8 +26,16 @@ fn config_show_prints_the_effective_config_with_secrets_redacted() {
 fn a_bad_config_file_names_the_file_line_and_key_and_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("postern.toml");
-    std::fs::write(&file, "listen = \"127.0.0.1:7080\"\n[store]\nurl = \"sqlite://x\"\ncolour = \"red\"\n").unwrap();
-    let output = run_postern(dir.path(), &["--config", file.to_str().unwrap(), "serve"], &[]);
+    std::fs::write(
+        &file,
+        "listen = \"127.0.0.1:7080\"\n[store]\nurl = \"sqlite://x\"\ncolour = \"red\"\n",
+    )
+    .unwrap();
+    let output = run_postern(
+        dir.path(),
+        &["--config", file.to_str().unwrap(), "serve"],
+        &[],
+    );
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(file.to_str().unwrap()), "{stderr}");
@@ -63,7 +69,9 @@ async fn rotate_key_reencrypts_stored_secrets_under_a_new_key() {
     }
     let output = run_postern(dir.path(), &["vault", "rotate-key"], &[]);
     assert!(output.status.success(), "{output:?}");
-    assert!(String::from_utf8_lossy(&output.stdout).contains("1 secret(s) re-encrypted under key 2"));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("1 secret(s) re-encrypted under key 2")
+    );
 
     let (store, vault) = open(dir.path()).await;
     let sealed = store.secrets().get(&secret_ref).await.unwrap().unwrap();

@@ -1,4 +1,6 @@
 //! End-to-end tests of the `postern` binary, built as one test executable (one link, one run).
+// In tests a panic is a failed assertion, not a crash on outside input.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
 mod server;

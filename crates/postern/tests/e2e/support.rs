@@ -1,6 +1,5 @@
 //! Runs the real `postern` binary for tests: a server on a free port, or a one-shot command.
 
-
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
@@ -65,7 +64,10 @@ impl Postern {
                 }
             }
         };
-        if tokio::time::timeout(Duration::from_secs(20), read_banner).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(20), read_banner)
+            .await
+            .is_err()
+        {
             panic!("postern did not print its banner in 20 s: {banner:?}");
         }
         let api_line = banner.iter().find(|line| line.contains("API:")).unwrap();
@@ -108,7 +110,10 @@ impl Postern {
             .await
             .expect("postern did not stop within 10 s of SIGTERM")
             .unwrap();
-        assert!(status.success(), "postern exited with {status} after SIGTERM");
+        assert!(
+            status.success(),
+            "postern exited with {status} after SIGTERM"
+        );
         let mut stderr = String::new();
         self.child
             .stderr
