@@ -7,65 +7,16 @@
 //! a lookup is one indexed equality on the hash.
 
 use std::fmt;
-use std::str::FromStr;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
+use crate::ids::uuid_id;
 
-/// The id of an API token: a UUID v7 (time-ordered) in its canonical hyphenated, lower-case form.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct ApiTokenId(String);
-
-impl ApiTokenId {
-    /// A fresh, time-ordered id.
-    pub fn generate() -> Self {
-        ApiTokenId(uuid::Uuid::now_v7().hyphenated().to_string())
-    }
-
-    /// The id as text, e.g. for a URL path.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for ApiTokenId {
-    type Err = uuid::Error;
-
-    /// Accepts any UUID spelling and keeps the canonical one, so ids compare equal as strings.
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let uuid = uuid::Uuid::parse_str(text)?;
-        Ok(ApiTokenId(uuid.hyphenated().to_string()))
-    }
-}
-
-impl TryFrom<String> for ApiTokenId {
-    type Error = uuid::Error;
-
-    fn try_from(text: String) -> Result<Self, Self::Error> {
-        text.parse()
-    }
-}
-
-impl From<ApiTokenId> for String {
-    fn from(id: ApiTokenId) -> Self {
-        id.0
-    }
-}
-
-impl fmt::Display for ApiTokenId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for ApiTokenId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ApiTokenId({})", self.0)
-    }
+uuid_id! {
+    /// The id of an API token: a UUID v7 (time-ordered) in its canonical hyphenated, lower-case form.
+    ApiTokenId
 }
 
 /// What `create` needs. The plaintext token never reaches the store, only its SHA-256 digest.

@@ -100,6 +100,24 @@ pub enum StoreError {
         /// Why it was refused.
         reason: &'static str,
     },
+
+    /// Occurs when an operation names a row that does not exist: transitioning or storing tokens
+    /// for an unknown account, creating an account for an unknown OAuth app.
+    #[error("{what} does not exist")]
+    NotFound {
+        /// What was looked for, e.g. `account 0190…`.
+        what: String,
+    },
+
+    /// Occurs when deleting something other rows still depend on, e.g. an OAuth app that
+    /// accounts use; delete or move those first. Nothing was changed.
+    #[error("{what} is still used by {count} account(s)")]
+    InUse {
+        /// What was to be deleted, e.g. `oauth app 0190…`.
+        what: String,
+        /// How many rows still reference it.
+        count: u64,
+    },
 }
 
 impl StoreError {
@@ -118,6 +136,10 @@ impl StoreError {
 
     pub(crate) fn corrupt(what: impl Into<String>) -> Self {
         StoreError::Corrupt { what: what.into() }
+    }
+
+    pub(crate) fn not_found(what: impl Into<String>) -> Self {
+        StoreError::NotFound { what: what.into() }
     }
 }
 
@@ -138,5 +160,33 @@ impl From<sqlx::Error> for StoreError {
 impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(err: sqlx::migrate::MigrateError) -> Self {
         StoreError::Migrate(Box::new(err))
+    }
+}
+
+/// The error of parsing one of the store's text enums (e.g. [`crate::AccountState`]) from a name
+/// it does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} `{value}`")]
+pub struct UnknownVariant {
+    kind: &'static str,
+    value: String,
+}
+
+impl UnknownVariant {
+    pub(crate) fn new(kind: &'static str, value: &str) -> Self {
+        UnknownVariant {
+            kind,
+            value: value.to_owned(),
+        }
+    }
+
+    /// The enum that was being parsed, e.g. `"AccountState"`.
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    /// The text that was refused.
+    pub fn value(&self) -> &str {
+        &self.value
     }
 }

@@ -8,11 +8,11 @@
 //! visible in order: SQLite commits one writer at a time, so it holds; the PostgreSQL backend will
 //! have to serialize appends (sequences may commit out of order there).
 //!
-//! Appending inside a caller's transaction (so a state change and its event commit together) will
-//! come as a unit of work: `store.begin().await? -> Tx`, where `Tx` owns the backend transaction
-//! and hands out the same repository traits bound to it (`tx.events().append(..)`,
-//! `tx.accounts().update(..)`), then `tx.commit()`. Each backend implements the repositories once,
-//! generic over "pool or transaction" (`sqlx::Executor`), so no SQL is duplicated.
+//! Appending in the same transaction as the state change that caused it: a repository whose
+//! change must be announced takes the event as a parameter (e.g. [`crate::Accounts::transition`])
+//! and its backend appends it on the same transaction, with the same insert code `append` uses.
+//! A general unit of work (`store.begin() -> Tx` handing out repositories bound to it) can come
+//! when a caller needs to combine changes of several aggregates.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

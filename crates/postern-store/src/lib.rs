@@ -19,8 +19,9 @@
 //! # }
 //! ```
 //!
-//! Purpose: durable state for the server — API tokens, vault keys, sealed secrets, the event log —
-//! with migrations applied at open and a refusal to open a database a newer Postern migrated.
+//! Purpose: durable state for the server — API tokens, vault keys, sealed secrets, the event log,
+//! OAuth apps, accounts, their OAuth2 grants and pending authorizations — with migrations applied
+//! at open and a refusal to open a database a newer Postern migrated.
 //! Non-goals: no network I/O, no cryptography (secrets arrive already sealed by `postern-vault`),
 //! no business rules beyond what keeps the data consistent.
 //! Key decision: callers only see [`Store`] and the `&dyn` repository traits; everything that knows
@@ -31,18 +32,33 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod ids;
+
+mod accounts;
 mod api_tokens;
+mod authorizations;
 mod error;
 mod events;
+mod grants;
+mod oauth_apps;
 mod schema;
 mod secrets;
 mod sqlite;
 mod store;
 mod vault_keys;
 
+pub use accounts::{
+    Account, AccountAuth, AccountId, AccountState, Accounts, Endpoint, NewAccount, SaslMechanism,
+    Security, Transition, TransitionOutcome,
+};
 pub use api_tokens::{ApiToken, ApiTokenId, ApiTokens, NewApiToken};
-pub use error::StoreError;
+pub use authorizations::{
+    AUTHORIZATION_LIFETIME, Authorizations, NewAuthorization, PendingAuthorization, TakeOutcome,
+};
+pub use error::{StoreError, UnknownVariant};
 pub use events::{Event, EventId, Events, NewEvent};
+pub use grants::{Grant, Grants, TokenSet};
+pub use oauth_apps::{AppId, AppStatus, NewOAuthApp, OAuthApp, OAuthApps};
 pub use secrets::{SecretRef, Secrets};
 pub use store::Store;
 pub use vault_keys::{Reseal, RotationReport, StoredKey, VaultKeys};

@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::{ApiTokens, Events, Secrets, StoreError, VaultKeys};
+use crate::{
+    Accounts, ApiTokens, Authorizations, Events, Grants, OAuthApps, Secrets, StoreError, VaultKeys,
+};
 
 /// What a database backend provides. Crate-private: callers only ever see [`Store`].
 #[async_trait]
@@ -22,6 +24,10 @@ pub(crate) trait Backend: Send + Sync {
     fn vault_keys(&self) -> &dyn VaultKeys;
     fn secrets(&self) -> &dyn Secrets;
     fn events(&self) -> &dyn Events;
+    fn oauth_apps(&self) -> &dyn OAuthApps;
+    fn accounts(&self) -> &dyn Accounts;
+    fn grants(&self) -> &dyn Grants;
+    fn authorizations(&self) -> &dyn Authorizations;
     /// Waits for in-flight work, then closes every connection.
     async fn close(&self);
 }
@@ -70,6 +76,26 @@ impl Store {
     /// The event log.
     pub fn events(&self) -> &dyn Events {
         self.backend.events()
+    }
+
+    /// The OAuth-app repository.
+    pub fn oauth_apps(&self) -> &dyn OAuthApps {
+        self.backend.oauth_apps()
+    }
+
+    /// The account repository.
+    pub fn accounts(&self) -> &dyn Accounts {
+        self.backend.accounts()
+    }
+
+    /// The OAuth2-grant repository (tokens and their metadata).
+    pub fn grants(&self) -> &dyn Grants {
+        self.backend.grants()
+    }
+
+    /// The pending-authorization repository (OAuth2 `state` and PKCE verifier).
+    pub fn authorizations(&self) -> &dyn Authorizations {
+        self.backend.authorizations()
     }
 
     /// Closes every connection (for every clone of this handle) after in-flight work finishes.

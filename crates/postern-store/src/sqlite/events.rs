@@ -3,12 +3,13 @@
 //! Purpose: the SQL for the `events` table.
 //! Non-goal: pruning old events; retention comes with the webhook deliverer.
 //! Key decision: `INSERT … RETURNING` hands back the id SQLite assigned in the same statement, so
-//! concurrent appenders never read each other's ids.
+//! concurrent appenders never read each other's ids. The insert is one function over any
+//! executor, shared by `append` and by repositories that append inside their own transaction.
 
 use async_trait::async_trait;
 use chrono::Utc;
-use sqlx::SqlitePool;
 use sqlx::types::Json;
+use sqlx::{SqliteExecutor, SqlitePool};
 
 use super::{from_millis, to_millis};
 use crate::{Event, EventId, Events, NewEvent, StoreError};
@@ -49,20 +50,29 @@ impl EventRow {
     }
 }
 
+/// Appends one event on any executor: the pool for [`Events::append`], a transaction for a
+/// repository whose change and event must commit together.
+pub(super) async fn insert_event<'e>(
+    executor: impl SqliteExecutor<'e>,
+    new: NewEvent,
+) -> Result<Event, StoreError> {
+    let row: EventRow = sqlx::query_as(
+        "INSERT INTO events (account_id, kind, payload, created_at) VALUES (?, ?, ?, ?) \
+         RETURNING id, account_id, kind, payload, created_at",
+    )
+    .bind(new.account_id)
+    .bind(new.kind)
+    .bind(Json(new.payload))
+    .bind(to_millis(Utc::now()))
+    .fetch_one(executor)
+    .await?;
+    row.into_event()
+}
+
 #[async_trait]
 impl Events for SqliteEvents {
     async fn append(&self, new: NewEvent) -> Result<Event, StoreError> {
-        let row: EventRow = sqlx::query_as(
-            "INSERT INTO events (account_id, kind, payload, created_at) VALUES (?, ?, ?, ?) \
-             RETURNING id, account_id, kind, payload, created_at",
-        )
-        .bind(new.account_id)
-        .bind(new.kind)
-        .bind(Json(new.payload))
-        .bind(to_millis(Utc::now()))
-        .fetch_one(&self.pool)
-        .await?;
-        row.into_event()
+        insert_event(&self.pool, new).await
     }
 
     async fn list_after(

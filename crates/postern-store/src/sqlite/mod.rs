@@ -8,13 +8,18 @@
 //! zeroed rather than left in free pages, and timestamps as INTEGER Unix milliseconds so SQL
 //! can compare them.
 
+mod accounts;
 mod api_tokens;
+mod authorizations;
 mod events;
+mod grants;
 mod migrate;
+mod oauth_apps;
 mod secrets;
 mod vault_keys;
 
 use std::path::Path;
+use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -24,9 +29,12 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteError, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
+use sqlx::{Sqlite, Transaction};
 
 use crate::store::Backend;
-use crate::{ApiTokens, Events, Secrets, StoreError, VaultKeys};
+use crate::{
+    Accounts, ApiTokens, Authorizations, Events, Grants, OAuthApps, Secrets, StoreError, VaultKeys,
+};
 
 /// How long a connection waits for another writer before reporting "database is locked".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -43,6 +51,10 @@ pub(crate) struct SqliteBackend {
     vault_keys: vault_keys::SqliteVaultKeys,
     secrets: secrets::SqliteSecrets,
     events: events::SqliteEvents,
+    oauth_apps: oauth_apps::SqliteOAuthApps,
+    accounts: accounts::SqliteAccounts,
+    grants: grants::SqliteGrants,
+    authorizations: authorizations::SqliteAuthorizations,
 }
 
 impl SqliteBackend {
@@ -64,6 +76,10 @@ impl SqliteBackend {
             vault_keys: vault_keys::SqliteVaultKeys::new(pool.clone()),
             secrets: secrets::SqliteSecrets::new(pool.clone()),
             events: events::SqliteEvents::new(pool.clone()),
+            oauth_apps: oauth_apps::SqliteOAuthApps::new(pool.clone()),
+            accounts: accounts::SqliteAccounts::new(pool.clone()),
+            grants: grants::SqliteGrants::new(pool.clone()),
+            authorizations: authorizations::SqliteAuthorizations::new(pool.clone()),
             pool,
         }
     }
@@ -89,6 +105,22 @@ impl Backend for SqliteBackend {
 
     fn events(&self) -> &dyn Events {
         &self.events
+    }
+
+    fn oauth_apps(&self) -> &dyn OAuthApps {
+        &self.oauth_apps
+    }
+
+    fn accounts(&self) -> &dyn Accounts {
+        &self.accounts
+    }
+
+    fn grants(&self) -> &dyn Grants {
+        &self.grants
+    }
+
+    fn authorizations(&self) -> &dyn Authorizations {
+        &self.authorizations
     }
 
     async fn close(&self) {
@@ -163,4 +195,29 @@ fn from_optional_millis(
 /// SQLite returns counts as signed integers; a negative one can only mean corruption.
 fn to_count(count: i64, what: &str) -> Result<u64, StoreError> {
     u64::try_from(count).map_err(|_| StoreError::corrupt(format!("negative {what}")))
+}
+
+/// Starts a write transaction with `BEGIN IMMEDIATE`: it takes the write lock up front, so it
+/// waits for other writers (busy timeout) instead of failing with SQLITE_BUSY halfway, when a
+/// read would have to become a write.
+async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, StoreError> {
+    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+}
+
+/// Parses a stored enum name or id, reporting a bad one as corrupt data naming the row.
+fn parse_stored<T: FromStr>(text: &str, what: impl FnOnce() -> String) -> Result<T, StoreError> {
+    text.parse().map_err(|_| StoreError::corrupt(what()))
+}
+
+/// Decodes a JSON TEXT column, reporting bad JSON as corrupt data naming the row.
+fn decode_json<T: serde::de::DeserializeOwned>(
+    json: &str,
+    what: impl FnOnce() -> String,
+) -> Result<T, StoreError> {
+    serde_json::from_str(json).map_err(|_| StoreError::corrupt(what()))
+}
+
+/// A stored port back to `u16` (the column's CHECK keeps it in range; anything else is corrupt).
+fn to_port(port: i64, what: impl FnOnce() -> String) -> Result<u16, StoreError> {
+    u16::try_from(port).map_err(|_| StoreError::corrupt(what()))
 }

@@ -26,7 +26,7 @@ impl SqliteVaultKeys {
     }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        super::begin_write(&self.pool).await
     }
 }
 

@@ -1,6 +1,17 @@
 //! Integration tests of `postern-store` against real SQLite files in a temporary folder.
+//!
+//! One test binary: this file holds the tests of the first schema (API tokens, vault keys,
+//! secrets, events); the modules below cover the account aggregates of migration 0002.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the right failure in a test
+
+mod accounts;
+mod authorizations;
+mod fixtures;
+mod grants;
+mod migrations;
+mod oauth_apps;
+mod rotation;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
