@@ -37,6 +37,15 @@ impl Caller {
         self.scopes.contains(&Scope::Admin) || self.scopes.contains(&scope)
     }
 
+    /// Whether the token may see `account_id`: tokens bound to accounts see only those. Others
+    /// answer 404 rather than 403, so a bound token cannot learn which ids exist.
+    pub fn can_see(&self, account_id: &str) -> bool {
+        self.token
+            .account_ids
+            .as_ref()
+            .is_none_or(|ids| ids.iter().any(|id| id == account_id))
+    }
+
     /// Refuses with 403 unless the caller holds `scope`.
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
         if self.has(scope) {

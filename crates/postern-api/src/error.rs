@@ -121,8 +121,45 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<axum::extract::rejection::JsonRejection> for ApiError {
-    fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
-        ApiError::new(rejection.status(), "bad_request", rejection.body_text())
+impl From<postern_accounts::ServiceError> for ApiError {
+    fn from(error: postern_accounts::ServiceError) -> Self {
+        use postern_accounts::ServiceError as E;
+        let message = error.to_string();
+        match error {
+            E::Invalid(fields) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+                    .with_details(serde_json::json!({ "fields": fields }))
+            }
+            E::NotFound(_) => ApiError::not_found(message),
+            E::InUse(_) => ApiError::new(StatusCode::CONFLICT, "in_use", message),
+            E::NotApplicable(_) => ApiError::new(StatusCode::CONFLICT, "not_applicable", message),
+            E::LoginRefused { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "login_refused", message)
+            }
+            E::MailServerUnavailable { .. } => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "mail_server_unavailable", message)
+            }
+            E::Flow(flow) if flow.is_callers_fault() => {
+                ApiError::new(StatusCode::BAD_REQUEST, "authorization_failed", message)
+            }
+            E::Token(token) => token_error(token, message),
+            E::Store(store) => ApiError::from(store),
+            other => ApiError::internal(&other, false),
+        }
+    }
+}
+
+fn token_error(error: postern_auth::token_manager::TokenError, message: String) -> ApiError {
+    use postern_auth::token_manager::TokenError as T;
+    match error {
+        T::NeedsReauth { .. } => ApiError::new(StatusCode::CONFLICT, "needs_reauth", message),
+        T::NotAuthorized(_) => ApiError::new(StatusCode::CONFLICT, "not_authorized", message),
+        T::AppFailed { .. } => ApiError::new(StatusCode::BAD_GATEWAY, "oauth_app_failed", message),
+        T::Unavailable { .. } => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "token_endpoint_unavailable",
+            message,
+        ),
+        other => ApiError::internal(&other, false),
     }
 }

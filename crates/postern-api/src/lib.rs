@@ -15,6 +15,7 @@
 pub mod api_token;
 pub mod auth;
 pub mod error;
+mod extract;
 mod routes;
 mod state;
 

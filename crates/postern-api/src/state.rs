@@ -1,20 +1,37 @@
-//! The state every handler can reach: the store and, later, the services built on it.
+//! The state every handler can reach: the store and the services built on it.
 //!
 //! Non-goal: holding configuration the handlers do not read; the binary resolves configuration and
 //! hands down only what the API needs. Cloning is cheap (everything inside is reference-counted).
 
+use postern_accounts::AccountService;
 use postern_store::Store;
+use url::Url;
 
 /// Shared application state, cloned into every request.
 #[derive(Clone)]
 pub struct AppState {
     /// Persistence for tokens, accounts and the event log.
     pub store: Store,
+    /// OAuth apps and accounts.
+    pub accounts: AccountService,
+    /// Where the OAuth callback sends the browser when done, instead of showing its own page.
+    pub callback_redirect: Option<Url>,
 }
 
 impl AppState {
-    /// State over an opened store.
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    /// State over an opened store and the account service.
+    pub fn new(store: Store, accounts: AccountService) -> Self {
+        Self {
+            store,
+            accounts,
+            callback_redirect: None,
+        }
+    }
+
+    /// Sends the browser to `url` after the OAuth callback (with `account_id`, `status` and, on
+    /// failure, `error` in the query) instead of showing Postern's own result page.
+    pub fn with_callback_redirect(mut self, url: Option<Url>) -> Self {
+        self.callback_redirect = url;
+        self
     }
 }

@@ -9,6 +9,7 @@ mod config;
 mod data_dir;
 mod logging;
 mod serve;
+mod services;
 mod token;
 mod vault;
 

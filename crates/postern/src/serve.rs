@@ -5,6 +5,7 @@
 
 use crate::config::Config;
 use crate::data_dir;
+use crate::services;
 use crate::token;
 use anyhow::Context;
 use postern_api::{AppState, Scope};
@@ -27,15 +28,32 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     print_banner(config, &data.master_origin, address, first_token.as_ref());
     tracing::info!(%address, "serving the API");
 
+    let store = data.store.clone();
+    let accounts = services::account_service(config, data.store, data.vault)?;
+    let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
+    let refresher = tokio::spawn(accounts.tokens().clone().run_refresher(background_stopped));
+    let return_url = config
+        .oauth
+        .return_url
+        .as_deref()
+        .map(url::Url::parse)
+        .transpose()
+        .context("oauth.return_url is not a URL")?;
+    let state = AppState::new(store.clone(), accounts).with_callback_redirect(return_url);
     let timeout = Duration::from_secs(config.api.request_timeout_secs);
-    let app = postern_api::router(AppState::new(data.store.clone())).layer(
-        TimeoutLayer::with_status_code(axum::http::StatusCode::SERVICE_UNAVAILABLE, timeout),
-    );
+    let app = postern_api::router(state).layer(TimeoutLayer::with_status_code(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        timeout,
+    ));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("the API server failed")?;
-    data.store.close().await;
+    let _ = stop_background.send(true);
+    if let Err(error) = refresher.await {
+        tracing::warn!(%error, "the token refresher ended abnormally");
+    }
+    store.close().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -2,7 +2,10 @@
 //!
 //! Non-goal: logic. Each resource module offers a `router()`; this module only composes them.
 
+mod accounts;
+mod callback;
 mod health;
+mod oauth_apps;
 mod tokens;
 
 use crate::error::ApiError;
@@ -11,13 +14,19 @@ use axum::Router;
 
 /// Routes anyone may call, mounted at the root.
 pub(crate) fn public() -> Router<AppState> {
-    Router::new().merge(health::router())
+    Router::new()
+        .merge(health::router())
+        .merge(callback::router())
 }
 
 /// Routes mounted under `/v1` behind the token middleware. The explicit fallback makes unknown
 /// `/v1` paths pass through that middleware too, so they answer 401 before 404.
 pub(crate) fn protected() -> Router<AppState> {
-    Router::new().merge(tokens::router()).fallback(not_found)
+    Router::new()
+        .merge(tokens::router())
+        .merge(oauth_apps::router())
+        .merge(accounts::router())
+        .fallback(not_found)
 }
 
 /// The JSON 404 for any path nothing answers.

@@ -51,6 +51,10 @@ pub struct ClientConfig {
     /// Minimum time between two device-flow polls. Reported to clients rounded up to whole seconds
     /// (at least 1), enforced exactly, so tests can use sub-second intervals. 5 s by default.
     pub device_poll_interval: Duration,
+    /// The mailbox this client's app-only (client-credentials) tokens open, as when a Microsoft 365
+    /// admin grants an app access to a mailbox. Introspection reports it as the token's `email`, so
+    /// Dovecot lets such a token log in as that mailbox; `None` (the default) opens none.
+    pub app_mailbox: Option<String>,
 }
 
 impl Default for ClientConfig {
@@ -66,6 +70,7 @@ impl Default for ClientConfig {
             code_ttl: Duration::from_secs(60),
             device_code_ttl: Duration::from_secs(1800),
             device_poll_interval: Duration::from_secs(5),
+            app_mailbox: None,
         }
     }
 }

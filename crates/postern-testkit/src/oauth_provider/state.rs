@@ -234,7 +234,16 @@ impl ProviderState {
                 answer["email"] = json!(email);
                 answer["sub"] = json!(subject_id(email));
             }
-            Subject::App => answer["sub"] = json!(grant.client_id),
+            Subject::App => {
+                answer["sub"] = json!(grant.client_id);
+                let mailbox = self
+                    .clients
+                    .get(&grant.client_id)
+                    .and_then(|c| c.app_mailbox.clone());
+                if let Some(mailbox) = mailbox {
+                    answer["email"] = json!(mailbox);
+                }
+            }
         }
         answer
     }

@@ -113,6 +113,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// HTTP API.
     pub api: ApiConfig,
+    /// OAuth.
+    pub oauth: OAuthConfig,
 }
 
 /// `[store]`, resolved.
@@ -129,6 +131,24 @@ pub struct ApiConfig {
     pub public_url: String,
     /// The per-request time limit, in seconds.
     pub request_timeout_secs: u64,
+}
+
+/// `[oauth]`, resolved.
+#[derive(Debug, Serialize)]
+pub struct OAuthConfig {
+    /// Where the callback sends the browser when done, if not to Postern's own page.
+    pub return_url: Option<String>,
+    /// Seconds before expiry at which tokens are refreshed.
+    pub refresh_margin_secs: u64,
+    /// Seconds past a token's expiry before a failing refresh marks the account `error`.
+    pub refresh_grace_secs: u64,
+}
+
+impl OAuthConfig {
+    /// The callback URL Postern registers with providers by default.
+    pub fn callback_url(public_url: &str) -> String {
+        format!("{}/oauth/callback", public_url.trim_end_matches('/'))
+    }
 }
 
 fn redacted<S: serde::Serializer>(value: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
@@ -194,10 +214,24 @@ impl Config {
                 reason: "must be at least 1".to_owned(),
             });
         }
+        let return_url = raw.oauth.return_url;
+        if let Some(url) = &return_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            errors.push(ConfigError::Invalid {
+                key: "oauth.return_url",
+                reason: format!("{url:?} is not an http(s) URL"),
+            });
+        }
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
         Ok(Config {
+            oauth: OAuthConfig {
+                return_url,
+                refresh_margin_secs: raw.oauth.refresh_margin_secs.unwrap_or(300),
+                refresh_grace_secs: raw.oauth.refresh_grace_secs.unwrap_or(900),
+            },
             source_file,
             master_key_file: raw
                 .master_key_file

@@ -28,6 +28,8 @@ pub struct RawConfig {
     pub store: RawStore,
     /// HTTP API settings.
     pub api: RawApi,
+    /// OAuth settings.
+    pub oauth: RawOAuth,
 }
 
 /// `[store]`
@@ -47,6 +49,20 @@ pub struct RawApi {
     pub public_url: Option<String>,
     /// Seconds a request may take before the server answers 503. Default 30.
     pub request_timeout_secs: Option<u64>,
+}
+
+/// `[oauth]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawOAuth {
+    /// Where the OAuth callback sends the browser when it is done (with `account_id`, `status` and
+    /// `error` in the query), instead of showing Postern's own result page.
+    pub return_url: Option<String>,
+    /// Refresh access tokens this many seconds before they expire. Default 300.
+    pub refresh_margin_secs: Option<u64>,
+    /// After a failed refresh, keep an account healthy this many seconds past its token's expiry
+    /// before marking it `error`. Default 900.
+    pub refresh_grace_secs: Option<u64>,
 }
 
 /// How log lines are written.
@@ -79,6 +95,17 @@ impl RawConfig {
                     .api
                     .request_timeout_secs
                     .or(self.api.request_timeout_secs),
+            },
+            oauth: RawOAuth {
+                return_url: over.oauth.return_url.or(self.oauth.return_url),
+                refresh_margin_secs: over
+                    .oauth
+                    .refresh_margin_secs
+                    .or(self.oauth.refresh_margin_secs),
+                refresh_grace_secs: over
+                    .oauth
+                    .refresh_grace_secs
+                    .or(self.oauth.refresh_grace_secs),
             },
         }
     }

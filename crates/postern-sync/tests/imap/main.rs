@@ -1,0 +1,15 @@
+//! Integration tests of the IMAP connection layer, one binary.
+//!
+//! - `dovecot`: logins against the real Dovecot of `postern-testkit` (one shared server, one shared
+//!   OAuth provider; each test invents its own mailbox user), and failures a real server produces.
+//! - `scripted`: the cases Dovecot cannot be configured into here (no STARTTLS, a missing mechanism, a
+//!   silent server, the LOGIN command), played by a scripted server that records what the client sent.
+//!
+//! Every test runs under [`support::within`], so a hang fails the test instead of stalling the run.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod dovecot;
+mod logging;
+mod scripted;
+mod support;

@@ -1,0 +1,38 @@
+//! Builds the long-lived services from the configuration and an opened data dir.
+//!
+//! Non-goal: running them; `serve` starts the background tasks and the CLI commands call them once.
+
+use crate::config::{Config, OAuthConfig};
+use anyhow::Context;
+use postern_accounts::AccountService;
+use postern_auth::context::AuthContext;
+use postern_auth::token_manager::RefreshPolicy;
+use postern_store::Store;
+use postern_vault::Vault;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The account service (and through it the flows and the token manager).
+pub fn account_service(
+    config: &Config,
+    store: Store,
+    vault: Vault,
+) -> anyhow::Result<AccountService> {
+    let http =
+        postern_auth::oauth::http_client().context("cannot build the HTTP client for OAuth")?;
+    let ctx = AuthContext {
+        store,
+        vault: Arc::new(vault),
+        http,
+    };
+    let policy = RefreshPolicy {
+        margin: Duration::from_secs(config.oauth.refresh_margin_secs),
+        grace: Duration::from_secs(config.oauth.refresh_grace_secs),
+        ..RefreshPolicy::default()
+    };
+    Ok(AccountService::new(
+        ctx,
+        OAuthConfig::callback_url(&config.api.public_url),
+        policy,
+    ))
+}
