@@ -16,7 +16,7 @@ use postern_auth::oauth::DeviceAuthorization;
 use postern_auth::presets::MailServer;
 use postern_auth::token_manager::{RefreshPolicy, TokenManager};
 use postern_store::{
-    Account, AccountAuth, AccountId, AccountState, Endpoint, Grant, NewAccount, NewEvent, OAuthApp,
+    Account, AccountAuth, AccountId, AccountState, Endpoint, Grant, NewAccount, OAuthApp,
     SaslMechanism, Security, Store, Transition,
 };
 use postern_sync::account::{AccountCredentials, SessionError, open_session};
@@ -245,28 +245,15 @@ impl AccountService {
         to: AccountState,
         last_error: Option<String>,
         kind: &str,
-        mut payload: serde_json::Value,
+        payload: serde_json::Value,
     ) -> Result<Account, ServiceError> {
-        if let Some(object) = payload.as_object_mut() {
-            object.insert("account_id".into(), json!(account.id.to_string()));
-            object.insert("state".into(), json!(to.as_str()));
-        }
-        let event = NewEvent {
-            account_id: Some(account.id.to_string()),
-            kind: kind.to_owned(),
-            payload,
-        };
-        let transition = Transition {
-            to,
-            last_error,
-            event: Some(event),
-        };
-        Ok(self
+        let transition = Transition::announced(&account.id, to, last_error, kind, payload);
+        let outcome = self
             .store()
             .accounts()
             .transition(&account.id, transition)
-            .await?
-            .account)
+            .await?;
+        Ok(outcome.account)
     }
 
     /// Finishes the browser's return from the provider: tokens stored, login verified.
@@ -282,24 +269,14 @@ impl AccountService {
 
     /// A fresh provider link for an existing OAuth2 account (e.g. after `needs_reauth`).
     pub async fn reauthorize(&self, id: &str) -> Result<AuthorizationLink, ServiceError> {
-        let account = self.account(id).await?;
-        if !matches!(account.auth, AccountAuth::OAuth2 { .. }) {
-            return Err(ServiceError::NotApplicable(format!(
-                "account {id} does not use a user's OAuth2 grant; nothing to re-authorize"
-            )));
-        }
+        let account = self.user_grant_account(id).await?;
         Ok(self.inner.flows.start(&account).await?)
     }
 
     /// Starts the device flow (RFC 8628) for an OAuth2 account: show the user the returned
     /// `verification_uri` and `user_code`, then call [`AccountService::complete_device`].
     pub async fn start_device(&self, id: &str) -> Result<DeviceAuthorization, ServiceError> {
-        let account = self.account(id).await?;
-        if !matches!(account.auth, AccountAuth::OAuth2 { .. }) {
-            return Err(ServiceError::NotApplicable(format!(
-                "account {id} does not use a user's OAuth2 grant"
-            )));
-        }
+        let account = self.user_grant_account(id).await?;
         Ok(self.inner.flows.start_device(&account).await?)
     }
 
@@ -314,6 +291,17 @@ impl AccountService {
         self.inner.flows.finish_device(&account, device).await?;
         let account = self.granted(&account).await?;
         self.verify(&account).await
+    }
+
+    /// The account, if it uses a user's OAuth2 grant (the only kind a person can authorize).
+    async fn user_grant_account(&self, id: &str) -> Result<Account, ServiceError> {
+        let account = self.account(id).await?;
+        if !matches!(account.auth, AccountAuth::OAuth2 { .. }) {
+            return Err(ServiceError::NotApplicable(format!(
+                "account {id} does not use a user's OAuth2 grant; there is nothing to authorize"
+            )));
+        }
+        Ok(account)
     }
 
     /// One account.

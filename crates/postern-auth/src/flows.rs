@@ -130,6 +130,14 @@ pub struct Flows {
     callback_url: String,
 }
 
+/// Wraps the provider's refusal with the account it was for.
+fn refused_for(account: &Account) -> impl FnOnce(OAuthError) -> FlowError + '_ {
+    move |source| FlowError::Exchange {
+        account_id: account.id.to_string(),
+        source,
+    }
+}
+
 /// SHA-256 of a `state`: what the store keeps, so a database leak does not leak live states.
 fn state_hash(state: &str) -> [u8; 32] {
     Sha256::digest(state.as_bytes()).into()
@@ -238,10 +246,7 @@ impl Flows {
         client
             .start_device_flow()
             .await
-            .map_err(|source| FlowError::Exchange {
-                account_id: account.id.to_string(),
-                source,
-            })
+            .map_err(refused_for(account))
     }
 
     /// Polls politely until the user approves (or the code expires), then stores the tokens.
@@ -254,10 +259,7 @@ impl Flows {
         let grant = client
             .wait_for_device(device)
             .await
-            .map_err(|source| FlowError::Exchange {
-                account_id: account.id.to_string(),
-                source,
-            })?;
+            .map_err(refused_for(account))?;
         self.ctx.save_grant(&account.id, &grant, true).await?;
         Ok(())
     }
@@ -275,10 +277,7 @@ impl Flows {
         let grant = client
             .client_credentials(&crate::context::app_only_scopes(&app))
             .await
-            .map_err(|source| FlowError::Exchange {
-                account_id: account.id.to_string(),
-                source,
-            })?;
+            .map_err(refused_for(account))?;
         self.ctx.save_grant(&account.id, &grant, true).await?;
         Ok(())
     }

@@ -208,6 +208,32 @@ pub struct Transition {
     pub event: Option<NewEvent>,
 }
 
+impl Transition {
+    /// A transition announced by an event of `kind`, whose payload also names the account and its
+    /// new state (so every account event carries both, whoever raised it).
+    pub fn announced(
+        account_id: &AccountId,
+        to: AccountState,
+        last_error: Option<String>,
+        kind: &str,
+        mut payload: serde_json::Value,
+    ) -> Transition {
+        if let Some(object) = payload.as_object_mut() {
+            object.insert("account_id".into(), account_id.to_string().into());
+            object.insert("state".into(), to.as_str().into());
+        }
+        Transition {
+            to,
+            last_error,
+            event: Some(NewEvent {
+                account_id: Some(account_id.to_string()),
+                kind: kind.to_owned(),
+                payload,
+            }),
+        }
+    }
+}
+
 /// What a transition did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransitionOutcome {

@@ -7,7 +7,7 @@
 use super::{AccessToken, TokenError, TokenManager};
 use crate::oauth::{OAuthError, TokenGrant};
 use chrono::Utc;
-use postern_store::{Account, AccountState, AppStatus, Grant, NewEvent, Transition};
+use postern_store::{Account, AccountState, AppStatus, Grant, Transition};
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -181,29 +181,15 @@ impl TokenManager {
         to: AccountState,
         last_error: Option<String>,
         kind: &str,
-        mut payload: serde_json::Value,
+        payload: serde_json::Value,
     ) -> Result<bool, TokenError> {
-        if let Some(object) = payload.as_object_mut() {
-            object.insert("account_id".into(), json!(account.id.to_string()));
-            object.insert("state".into(), json!(to.as_str()));
-        }
+        let transition = Transition::announced(&account.id, to, last_error, kind, payload);
         let outcome = self
             .inner
             .ctx
             .store
             .accounts()
-            .transition(
-                &account.id,
-                Transition {
-                    to,
-                    last_error,
-                    event: Some(NewEvent {
-                        account_id: Some(account.id.to_string()),
-                        kind: kind.to_owned(),
-                        payload,
-                    }),
-                },
-            )
+            .transition(&account.id, transition)
             .await?;
         Ok(outcome.changed)
     }
