@@ -10,10 +10,12 @@
 //! - [`smtp_sink`] receives what Dovecot's submission service relays, for assertions.
 //! - [`mailgen`] makes realistic messages and fills mailboxes fast (LMTP, MULTIAPPEND).
 //! - [`tls`] issues a throw-away CA and server certificate, so clients verify TLS for real.
+//! - [`browser`] loads Postern's pages in headless Chromium, as a user's browser would.
 //!
 //! Non-goal: simulating mail servers. Where a real one can run here, the tests use the real one.
 #![forbid(unsafe_code)]
 
+pub mod browser;
 pub mod dovecot;
 pub mod mailgen;
 pub mod oauth_provider;

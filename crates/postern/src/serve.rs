@@ -29,7 +29,8 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     tracing::info!(%address, "serving the API");
 
     let store = data.store.clone();
-    let accounts = services::account_service(config, data.store, data.vault)?;
+    let public_url = config.public_url_for(address);
+    let accounts = services::account_service_at(config, data.store, data.vault, &public_url)?;
     let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
     let refresher = tokio::spawn(accounts.tokens().clone().run_refresher(background_stopped));
     let return_url = config

@@ -12,11 +12,23 @@ use postern_vault::Vault;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The account service (and through it the flows and the token manager).
+/// The account service for CLI commands (which serve nothing: links point at the configured
+/// public URL, or the configured listen address).
 pub fn account_service(
     config: &Config,
     store: Store,
     vault: Vault,
+) -> anyhow::Result<AccountService> {
+    account_service_at(config, store, vault, &config.public_url_for(config.listen))
+}
+
+/// The account service (and through it the flows and the token manager), its OAuth links
+/// pointing at `public_url`.
+pub fn account_service_at(
+    config: &Config,
+    store: Store,
+    vault: Vault,
+    public_url: &str,
 ) -> anyhow::Result<AccountService> {
     let http =
         postern_auth::oauth::http_client().context("cannot build the HTTP client for OAuth")?;
@@ -32,7 +44,7 @@ pub fn account_service(
     };
     Ok(AccountService::new(
         ctx,
-        OAuthConfig::callback_url(&config.api.public_url),
+        OAuthConfig::callback_url(public_url),
         policy,
     ))
 }

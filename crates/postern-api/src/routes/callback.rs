@@ -97,7 +97,7 @@ fn page(status: StatusCode, title: &str, message: &str) -> Response {
          h1{{font-size:1.4rem}}</style></head>\
          <body><h1 id=\"title\">{title}</h1><p id=\"message\">{message}</p></body></html>\n",
         title = escape(title),
-        message = escape(message),
+        message = escape(&sentence(message)),
     );
     (
         status,
@@ -112,6 +112,15 @@ fn page(status: StatusCode, title: &str, message: &str) -> Response {
         body,
     )
         .into_response()
+}
+
+/// Error texts start in lower case (they are also used mid-sentence); on a page they stand alone.
+fn sentence(text: &str) -> String {
+    let mut characters = text.chars();
+    match characters.next() {
+        Some(first) => first.to_uppercase().chain(characters).collect(),
+        None => String::new(),
+    }
 }
 
 fn escape(text: &str) -> String {

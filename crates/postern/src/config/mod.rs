@@ -127,8 +127,9 @@ pub struct StoreConfig {
 /// `[api]`, resolved.
 #[derive(Debug, Serialize)]
 pub struct ApiConfig {
-    /// The base URL people and integrations use to reach this server.
-    pub public_url: String,
+    /// The base URL people and integrations use to reach this server, when set; otherwise it is
+    /// `http://` + the address the server actually bound (see [`Config::public_url_for`]).
+    pub public_url: Option<String>,
     /// The per-request time limit, in seconds.
     pub request_timeout_secs: u64,
 }
@@ -237,10 +238,7 @@ impl Config {
                 .master_key_file
                 .unwrap_or_else(|| data_dir.join("master.key")),
             api: ApiConfig {
-                public_url: raw
-                    .api
-                    .public_url
-                    .unwrap_or_else(|| format!("http://{listen}")),
+                public_url: raw.api.public_url,
                 request_timeout_secs,
             },
             data_dir,
@@ -250,6 +248,15 @@ impl Config {
             log_format: raw.log_format.unwrap_or_default(),
             store: StoreConfig { url: store_url },
         })
+    }
+
+    /// The public base URL: the configured one, or `http://` + `bound` (the address actually
+    /// listened on, which differs from `listen` when that asks for port 0).
+    pub fn public_url_for(&self, bound: SocketAddr) -> String {
+        self.api
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
     }
 
     /// The effective configuration as TOML, secrets replaced by `<redacted>`.

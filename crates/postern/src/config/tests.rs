@@ -26,7 +26,11 @@ fn defaults_work_with_no_file_and_no_environment() {
     assert_eq!(config.listen.to_string(), "127.0.0.1:7080");
     assert_eq!(config.master_key_file, PathBuf::from("./data/master.key"));
     assert_eq!(config.store.url, "sqlite://./data/postern.db");
-    assert_eq!(config.api.public_url, "http://127.0.0.1:7080");
+    assert_eq!(config.api.public_url, None);
+    assert_eq!(
+        config.public_url_for(config.listen),
+        "http://127.0.0.1:7080"
+    );
     assert_eq!(config.log_format, LogFormat::Text);
 }
 

@@ -2,6 +2,8 @@
 // In tests a panic is a failed assertion, not a crash on outside input.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod account_cli;
 mod cli;
+mod oauth_http;
 mod server;
 mod support;

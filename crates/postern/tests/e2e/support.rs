@@ -125,3 +125,35 @@ impl Postern {
         stderr
     }
 }
+
+impl Postern {
+    /// A JSON request with the given method, path, token and body.
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The data dir's database and WAL files, as bytes.
+    pub fn database_bytes(data_dir: &Path) -> Vec<Vec<u8>> {
+        std::fs::read_dir(data_dir)
+            .unwrap()
+            .filter_map(|entry| {
+                let path = entry.unwrap().path();
+                let name = path.file_name()?.to_str()?.to_owned();
+                name.starts_with("postern.db")
+                    .then(|| std::fs::read(&path).unwrap())
+            })
+            .collect()
+    }
+}
