@@ -133,13 +133,17 @@ impl AccountService {
 
     async fn connect_new(&self, account: Account) -> Result<CreatedAccount, ServiceError> {
         match &account.auth {
-            AccountAuth::OAuth2 { .. } => {
-                let authorization = self.inner.flows.start(&account).await?;
-                Ok(CreatedAccount {
+            AccountAuth::OAuth2 { .. } => match self.inner.flows.start(&account).await {
+                Ok(authorization) => Ok(CreatedAccount {
                     account,
                     authorization: Some(authorization),
-                })
-            }
+                }),
+                Err(error) => {
+                    // No link, no way to finish: the caller gets the cause and no orphan account.
+                    self.store().accounts().delete(&account.id).await?;
+                    Err(error.into())
+                }
+            },
             AccountAuth::OAuth2App { .. } => {
                 let verified = match self.inner.flows.app_only(&account).await {
                     Ok(()) => self.verify(&account).await,

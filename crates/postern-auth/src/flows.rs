@@ -154,7 +154,8 @@ impl Flows {
         &self.ctx
     }
 
-    /// Starts an authorization-code flow for `account` and returns the provider link.
+    /// Starts an authorization-code flow for `account` and returns the provider link. The provider
+    /// sends the browser back to the app's registered redirect URI, or Postern's callback.
     pub async fn start(&self, account: &Account) -> Result<AuthorizationLink, FlowError> {
         let AccountAuth::OAuth2 { app_id, .. } = &account.auth else {
             return Err(FlowError::WrongAuthKind {
@@ -210,9 +211,12 @@ impl Flows {
         let (pending, verifier) = self.take_state(state).await?;
         let account_id = pending.account_id.to_string();
         if let Some(error) = callback.error {
-            return Err(self
-                .declined(&pending, error, callback.error_description)
-                .await?);
+            let declined = FlowError::Declined {
+                account_id: account_id.clone(),
+                error,
+                description: callback.error_description,
+            };
+            return Err(self.recorded(&pending, declined).await?);
         }
         let code = callback
             .code
@@ -226,13 +230,16 @@ impl Flows {
             .vault
             .open_str(&verifier_ref.context(), &verifier)
             .map_err(AppClientError::from)?;
-        let grant = client
+        let grant = match client
             .exchange_code(code, &verifier, &pending.redirect_uri)
             .await
-            .map_err(|source| FlowError::Exchange {
-                account_id: account_id.clone(),
-                source,
-            })?;
+        {
+            Ok(grant) => grant,
+            Err(source) => {
+                let refused = FlowError::Exchange { account_id, source };
+                return Err(self.recorded(&pending, refused).await?);
+            }
+        };
         self.ctx
             .save_grant(&pending.account_id, &grant, true)
             .await?;
@@ -302,31 +309,25 @@ impl Flows {
 
     /// Records a decline on the account (its state does not change: it still awaits authorization)
     /// and returns the error to show.
-    async fn declined(
+    /// Records why the flow failed on the account (its state does not change: it still awaits
+    /// authorization), so whoever looks at the account sees the cause, and returns the error.
+    async fn recorded(
         &self,
         pending: &PendingAuthorization,
-        error: String,
-        description: Option<String>,
+        failure: FlowError,
     ) -> Result<FlowError, FlowError> {
         let account = self.account(&pending.account_id).await?;
-        let declined = FlowError::Declined {
-            account_id: pending.account_id.to_string(),
-            error,
-            description,
+        let transition = Transition {
+            to: account.state,
+            last_error: Some(failure.to_string()),
+            event: None,
         };
         self.ctx
             .store
             .accounts()
-            .transition(
-                &pending.account_id,
-                Transition {
-                    to: account.state,
-                    last_error: Some(declined.to_string()),
-                    event: None,
-                },
-            )
+            .transition(&pending.account_id, transition)
             .await?;
-        Ok(declined)
+        Ok(failure)
     }
 
     async fn oauth_client(

@@ -20,8 +20,9 @@
 //! ```
 //!
 //! Purpose: durable state for the server — API tokens, vault keys, sealed secrets, the event log,
-//! OAuth apps, accounts, their OAuth2 grants and pending authorizations — with migrations applied
-//! at open and a refusal to open a database a newer Postern migrated.
+//! OAuth apps, accounts, their OAuth2 grants and pending authorizations, mailboxes and messages
+//! (with their sync cursors) — with migrations applied at open and a refusal to open a database a
+//! newer Postern migrated.
 //! Non-goals: no network I/O, no cryptography (secrets arrive already sealed by `postern-vault`),
 //! no business rules beyond what keeps the data consistent.
 //! Key decision: callers only see [`Store`] and the `&dyn` repository traits; everything that knows
@@ -40,12 +41,16 @@ mod authorizations;
 mod error;
 mod events;
 mod grants;
+mod mailboxes;
+mod messages;
 mod oauth_apps;
+mod outbox;
 mod schema;
 mod secrets;
 mod sqlite;
 mod store;
 mod vault_keys;
+mod webhooks;
 
 pub use accounts::{
     Account, AccountAuth, AccountId, AccountState, Accounts, Endpoint, NewAccount, SaslMechanism,
@@ -58,7 +63,21 @@ pub use authorizations::{
 pub use error::{StoreError, UnknownVariant};
 pub use events::{Event, EventId, Events, NewEvent};
 pub use grants::{Grant, Grants, TokenSet};
+pub use mailboxes::{Mailbox, MailboxId, MailboxRole, Mailboxes, NewMailbox, SyncState};
+pub use messages::{
+    AttachmentSummary, BatchOutcome, EmailAddress, Envelope, FlagUpdate, InvalidCursor, ListCursor,
+    Message, MessageId, MessagePage, MessageQuery, Messages, MimeSummary, NewMessage, SyncBatch,
+};
 pub use oauth_apps::{AppId, AppStatus, NewOAuthApp, OAuthApp, OAuthApps};
+pub use outbox::{
+    ClaimedOutboxItem, EVENT_MESSAGE_FAILED, EVENT_MESSAGE_SENT, Enqueued, IDEMPOTENCY_WINDOW,
+    NewOutboxItem, Outbox, OutboxCancel, OutboxId, OutboxItem, OutboxLease, OutboxQuery,
+    OutboxStatus, RecipientResult, RecipientStatus, SmtpEnvelope,
+};
 pub use secrets::{SecretRef, Secrets};
 pub use store::Store;
 pub use vault_keys::{Reseal, RotationReport, StoredKey, VaultKeys};
+pub use webhooks::{
+    AttemptOutcome, Delivery, DeliveryId, DeliveryStatus, DueDelivery, EnqueueOutcome, NewWebhook,
+    Webhook, WebhookChange, WebhookId, Webhooks,
+};

@@ -11,9 +11,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::Webhooks;
 use crate::{
     Accounts, ApiTokens, Authorizations, Events, Grants, OAuthApps, Secrets, StoreError, VaultKeys,
 };
+use crate::{Mailboxes, Messages};
 
 /// What a database backend provides. Crate-private: callers only ever see [`Store`].
 #[async_trait]
@@ -28,6 +30,10 @@ pub(crate) trait Backend: Send + Sync {
     fn accounts(&self) -> &dyn Accounts;
     fn grants(&self) -> &dyn Grants;
     fn authorizations(&self) -> &dyn Authorizations;
+    fn outbox(&self) -> &dyn crate::Outbox;
+    fn webhooks(&self) -> &dyn Webhooks;
+    fn mailboxes(&self) -> &dyn Mailboxes;
+    fn messages(&self) -> &dyn Messages;
     /// Waits for in-flight work, then closes every connection.
     async fn close(&self);
 }
@@ -96,6 +102,26 @@ impl Store {
     /// The pending-authorization repository (OAuth2 `state` and PKCE verifier).
     pub fn authorizations(&self) -> &dyn Authorizations {
         self.backend.authorizations()
+    }
+
+    /// The outbox (messages queued for sending, their leases and outcomes).
+    pub fn outbox(&self) -> &dyn crate::Outbox {
+        self.backend.outbox()
+    }
+
+    /// The webhook repository (subscriptions, cursors and deliveries).
+    pub fn webhooks(&self) -> &dyn Webhooks {
+        self.backend.webhooks()
+    }
+
+    /// The mailbox repository (with each mailbox's sync cursor).
+    pub fn mailboxes(&self) -> &dyn Mailboxes {
+        self.backend.mailboxes()
+    }
+
+    /// The message repository.
+    pub fn messages(&self) -> &dyn Messages {
+        self.backend.messages()
     }
 
     /// Closes every connection (for every clone of this handle) after in-flight work finishes.

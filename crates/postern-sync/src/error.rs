@@ -403,6 +403,35 @@ fn challenge_suffix(challenge: Option<&OAuthErrorChallenge>) -> String {
     })
 }
 
+/// An error of a sync pass: the server, the store, or the caller asking to stop.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SyncError {
+    /// Occurs when a command fails or the connection breaks; see [`ImapError::is_transient`].
+    #[error(transparent)]
+    Imap(#[from] ImapError),
+
+    /// Occurs when the store fails (busy, I/O, a mailbox deleted under the pass).
+    #[error("storing the sync result failed")]
+    Store(#[from] postern_store::StoreError),
+
+    /// Occurs when the [`SyncObserver`](crate::engine::SyncObserver) asked the pass to stop after
+    /// a committed batch; everything committed so far stays, and the next pass resumes there.
+    #[error("the sync pass was stopped after a committed batch")]
+    Interrupted,
+}
+
+impl SyncError {
+    /// Whether running the pass again later (on a new connection for IMAP errors) may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SyncError::Imap(error) => error.is_transient(),
+            SyncError::Store(error) => error.is_transient(),
+            SyncError::Interrupted => true,
+        }
+    }
+}
+
 #[cfg(test)]
 #[path = "error_tests.rs"]
 mod tests;

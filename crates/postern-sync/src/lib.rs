@@ -45,6 +45,7 @@
 pub mod account;
 pub mod capabilities;
 pub mod conn;
+pub mod engine;
 pub mod error;
 pub mod login;
 mod response;
@@ -55,6 +56,10 @@ pub use capabilities::Capabilities;
 pub use conn::{
     BoxedStream, ImapClient, ImapEndpoint, Security, Timeouts, Transport, authenticate, connect,
 };
-pub use error::{ImapError, Stage, TlsFailure};
+pub use engine::{
+    BodiesMode, MailboxSelection, NoObserver, SyncObserver, SyncOptions, SyncReport, SyncWindow,
+    sync_account, sync_mailbox,
+};
+pub use error::{ImapError, Stage, SyncError, TlsFailure};
 pub use login::{Login, LoginMethod, OAuthMechanism};
 pub use session::{ImapSession, InboxCheck};

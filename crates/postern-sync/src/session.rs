@@ -23,6 +23,8 @@ pub struct ImapSession {
     inner: async_imap::Session<BoxedStream>,
     capabilities: Capabilities,
     timeouts: Timeouts,
+    /// Whether `ENABLE QRESYNC` was sent on this connection (it lasts as long as the connection).
+    qresync_enabled: bool,
 }
 
 /// What [`ImapSession::select_inbox_check`] found.
@@ -59,6 +61,7 @@ impl ImapSession {
             inner,
             capabilities: Capabilities::from(&capabilities),
             timeouts,
+            qresync_enabled: false,
         })
     }
 
@@ -124,6 +127,16 @@ impl ImapSession {
         within(stage, self.timeouts.command, self.inner.logout())
             .await?
             .map_err(|error| command_error(stage, "LOGOUT", error))
+    }
+
+    /// Whether QRESYNC is enabled on this connection (the sync engine enables it once).
+    pub(crate) fn qresync_enabled(&self) -> bool {
+        self.qresync_enabled
+    }
+
+    /// Records that `ENABLE QRESYNC` succeeded.
+    pub(crate) fn set_qresync_enabled(&mut self) {
+        self.qresync_enabled = true;
     }
 
     /// The async-imap session, for commands that have no wrapper yet. A command left half-done (a

@@ -5,6 +5,7 @@
 //! sees the cause ("cannot decrypt: master key does not match this data dir"), not just "failed".
 #![forbid(unsafe_code)]
 
+mod account_cli;
 mod config;
 mod data_dir;
 mod logging;
@@ -50,6 +51,16 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Manage mail accounts on the data dir (works while the server runs).
+    Account {
+        #[command(subcommand)]
+        command: account_cli::AccountCommand,
+    },
+    /// Manage OAuth apps on the data dir (works while the server runs).
+    App {
+        #[command(subcommand)]
+        command: account_cli::AppCommand,
     },
     /// Manage the encryption keys of the data dir.
     Vault {
@@ -150,6 +161,8 @@ async fn run_async(command: Command, config: &Config) -> anyhow::Result<()> {
                 TokenCommand::List => token::list(&data.store).await,
             }
         }
+        Command::Account { command } => account_cli::account(config, command).await,
+        Command::App { command } => account_cli::app(config, command).await,
         Command::Vault {
             command: VaultCommand::RotateKey,
         } => vault::rotate_key(data_dir::open(config).await?).await,

@@ -69,7 +69,11 @@ fn failure(state: &AppState, error: ServiceError) -> Response {
     };
     match (&state.callback_redirect, account_id) {
         (Some(url), Some(account_id)) => redirect(url, &account_id, "error", Some(&message)),
-        _ => page(status, "The account could not be connected", &message),
+        _ => page(
+            status,
+            "The account could not be connected",
+            &sentence(&message),
+        ),
     }
 }
 
@@ -97,7 +101,7 @@ fn page(status: StatusCode, title: &str, message: &str) -> Response {
          h1{{font-size:1.4rem}}</style></head>\
          <body><h1 id=\"title\">{title}</h1><p id=\"message\">{message}</p></body></html>\n",
         title = escape(title),
-        message = escape(&sentence(message)),
+        message = escape(message),
     );
     (
         status,

@@ -13,10 +13,14 @@ mod api_tokens;
 mod authorizations;
 mod events;
 mod grants;
+mod mailboxes;
+mod messages;
 mod migrate;
 mod oauth_apps;
+mod outbox;
 mod secrets;
 mod vault_keys;
+mod webhooks;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -55,6 +59,10 @@ pub(crate) struct SqliteBackend {
     accounts: accounts::SqliteAccounts,
     grants: grants::SqliteGrants,
     authorizations: authorizations::SqliteAuthorizations,
+    outbox: outbox::SqliteOutbox,
+    mailboxes: mailboxes::SqliteMailboxes,
+    messages: messages::SqliteMessages,
+    webhooks: webhooks::SqliteWebhooks,
 }
 
 impl SqliteBackend {
@@ -80,6 +88,10 @@ impl SqliteBackend {
             accounts: accounts::SqliteAccounts::new(pool.clone()),
             grants: grants::SqliteGrants::new(pool.clone()),
             authorizations: authorizations::SqliteAuthorizations::new(pool.clone()),
+            outbox: outbox::SqliteOutbox::new(pool.clone()),
+            mailboxes: mailboxes::SqliteMailboxes::new(pool.clone()),
+            messages: messages::SqliteMessages::new(pool.clone()),
+            webhooks: webhooks::SqliteWebhooks::new(pool.clone()),
             pool,
         }
     }
@@ -121,6 +133,22 @@ impl Backend for SqliteBackend {
 
     fn authorizations(&self) -> &dyn Authorizations {
         &self.authorizations
+    }
+
+    fn outbox(&self) -> &dyn crate::Outbox {
+        &self.outbox
+    }
+
+    fn webhooks(&self) -> &dyn crate::Webhooks {
+        &self.webhooks
+    }
+
+    fn mailboxes(&self) -> &dyn crate::Mailboxes {
+        &self.mailboxes
+    }
+
+    fn messages(&self) -> &dyn crate::Messages {
+        &self.messages
     }
 
     async fn close(&self) {

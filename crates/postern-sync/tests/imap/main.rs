@@ -5,6 +5,8 @@
 //! - `scripted`: the cases Dovecot cannot be configured into here (no STARTTLS, a missing mechanism, a
 //!   silent server, the LOGIN command), played by a scripted server that records what the client sent.
 //!
+//! - `sync`: the sync engine against the real Dovecot (each test a user and a store of its own).
+//!
 //! Every test runs under [`support::within`], so a hang fails the test instead of stalling the run.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -13,3 +15,5 @@ mod dovecot;
 mod logging;
 mod scripted;
 mod support;
+mod sync;
+mod sync_support;

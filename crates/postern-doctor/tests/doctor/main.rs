@@ -1,0 +1,1 @@
+//! Doctor integration tests (work in progress).

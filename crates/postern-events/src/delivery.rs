@@ -1,0 +1,458 @@
+//! Webhook delivery: one worker task per enabled webhook, and the supervisor that starts and reaps
+//! them.
+//!
+//! Purpose: turn the event log into signed HTTP POSTs. Each worker, in a loop: moves its webhook's
+//! cursor over new events, queuing a delivery for each event the webhook wants (one transaction,
+//! see `Webhooks::enqueue`); then attempts the due deliveries in event order, records each outcome,
+//! and sleeps until it is poked, a retry falls due, or the poll interval passes.
+//! Non-goal: deciding what a webhook wants (`filter.rs`), when to retry (`retry.rs`), or which
+//! addresses are allowed (`ssrf.rs`).
+//! Key decisions:
+//! - **Per-account order, not global order.** A delivery waiting for a retry holds back the later
+//!   events of *its* account only (the store's `due` leaves such accounts out, and within a batch a
+//!   failure holds back the rest of its account); other accounts' events go on. A later event of an
+//!   account is never sent before an earlier one was delivered or declared dead.
+//! - **Isolation.** Each webhook has its own task, so a receiver that hangs costs its own worker up
+//!   to the request timeout per attempt and nobody else. Workers only read the event log and write
+//!   short transactions of their own, never holding one across an HTTP request, so appenders are
+//!   never blocked by a receiver.
+//! - **Wake-up.** Workers wait on the shared `Notify` that appenders poke with `notify_waiters()`,
+//!   registering interest *before* reading the log (`Notified::enable`), so an append that lands
+//!   between the read and the wait still wakes them; the poll interval is only a safety net.
+//! - **No redirects, no proxies, guarded DNS** (see `ssrf.rs`); errors are recorded without the
+//!   URL, whose query string may hold a receiver's credentials.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use postern_store::{
+    AttemptOutcome, DueDelivery, EnqueueOutcome, Event, Store, Webhook, WebhookId,
+};
+use postern_vault::Vault;
+use rand::Rng;
+use reqwest::header::CONTENT_TYPE;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use url::Url;
+
+use crate::config::WebhookConfig;
+use crate::error::{TargetError, WebhookError};
+use crate::filter::webhook_wants;
+use crate::payload::EventBody;
+use crate::signature::{EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER, sign};
+use crate::ssrf::{GuardedResolver, refused_literal};
+
+/// How much of a failing receiver's answer is kept in `last_error`.
+const ERROR_SNIPPET_LEN: usize = 200;
+
+/// What every worker shares.
+pub(crate) struct Deliverer {
+    pub(crate) store: Store,
+    pub(crate) vault: Arc<Vault>,
+    pub(crate) config: WebhookConfig,
+    pub(crate) http: reqwest::Client,
+    /// Poked by appenders (and the service) when the log grows or a delivery is due now.
+    pub(crate) wake: Arc<Notify>,
+    /// Poked by the service when a webhook is created, changed or deleted.
+    pub(crate) webhooks_changed: Notify,
+}
+
+/// The HTTP client of every delivery: no redirects, no proxies, the guarded resolver.
+pub(crate) fn http_client(config: &WebhookConfig) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(GuardedResolver {
+            allow_private: config.allow_private_targets,
+        })
+        .tcp_nodelay(true)
+        .user_agent(concat!(
+            "Postern/",
+            env!("CARGO_PKG_VERSION"),
+            " (webhooks)"
+        ))
+        .build()
+}
+
+/// True once shutdown was requested (or its sender is gone).
+fn stopping(shutdown: &watch::Receiver<bool>) -> bool {
+    *shutdown.borrow() || shutdown.has_changed().is_err()
+}
+
+/// Resolves when shutdown is requested (or its sender is gone).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// Keeps one worker per enabled webhook until `shutdown`; then waits for the workers to stop.
+pub(crate) async fn supervise(deliverer: Arc<Deliverer>, mut shutdown: watch::Receiver<bool>) {
+    let mut workers: HashMap<WebhookId, JoinHandle<()>> = HashMap::new();
+    while !stopping(&shutdown) {
+        let changed = deliverer.webhooks_changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        match deliverer.store.webhooks().list().await {
+            Ok(webhooks) => start_missing_workers(&deliverer, &mut workers, webhooks, &shutdown),
+            Err(err) => tracing::warn!(error = %err, "cannot list webhooks; retrying"),
+        }
+        tokio::select! {
+            () = &mut changed => {}
+            () = tokio::time::sleep(deliverer.config.poll_interval) => {}
+            () = stopped(&mut shutdown) => {}
+        }
+    }
+    for (_, worker) in workers {
+        let _ = worker.await;
+    }
+}
+
+fn start_missing_workers(
+    deliverer: &Arc<Deliverer>,
+    workers: &mut HashMap<WebhookId, JoinHandle<()>>,
+    webhooks: Vec<Webhook>,
+    shutdown: &watch::Receiver<bool>,
+) {
+    // A worker ends by itself when its webhook is deleted or disabled.
+    workers.retain(|_, worker| !worker.is_finished());
+    for webhook in webhooks.into_iter().filter(|webhook| webhook.enabled) {
+        if workers.contains_key(&webhook.id) {
+            continue;
+        }
+        let worker = Worker {
+            deliverer: deliverer.clone(),
+            id: webhook.id.clone(),
+        };
+        tracing::debug!(webhook = %webhook.id, "webhook worker started");
+        workers.insert(webhook.id, tokio::spawn(worker.run(shutdown.clone())));
+    }
+}
+
+/// The delivery loop of one webhook.
+struct Worker {
+    deliverer: Arc<Deliverer>,
+    id: WebhookId,
+}
+
+/// How one attempt ended, before it is recorded.
+enum Answer {
+    /// The receiver answered with this status (and, for failures, the start of its body).
+    Status(u16, String),
+    /// No answer: a network error, a timeout, or a refused target.
+    Failed(String),
+}
+
+impl Worker {
+    async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        while !stopping(&shutdown) {
+            let poked = self.deliverer.wake.notified();
+            tokio::pin!(poked);
+            poked.as_mut().enable();
+            let next_due = match self.deliverer.store.webhooks().get(&self.id).await {
+                Ok(Some(webhook)) if webhook.enabled => self.cycle(&webhook, &shutdown).await,
+                Ok(_) => break, // deleted or disabled
+                Err(err) => Err(err.into()),
+            };
+            let pause = self.pause_until(next_due);
+            tokio::select! {
+                () = &mut poked => {}
+                () = tokio::time::sleep(pause) => {}
+                () = stopped(&mut shutdown) => {}
+            }
+        }
+        tracing::debug!(webhook = %self.id, "webhook worker stopped");
+    }
+
+    /// How long to sleep: until the next retry is due, at most the poll interval.
+    fn pause_until(&self, next_due: Result<Option<DateTime<Utc>>, WebhookError>) -> Duration {
+        let poll = self.deliverer.config.poll_interval;
+        match next_due {
+            Ok(Some(at)) => (at - Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .min(poll),
+            Ok(None) => poll,
+            Err(err) => {
+                tracing::warn!(webhook = %self.id, error = %err, "webhook delivery cycle failed");
+                poll
+            }
+        }
+    }
+
+    /// Queues new events, attempts what is due; returns when the next retry falls due.
+    async fn cycle(
+        &self,
+        webhook: &Webhook,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Result<Option<DateTime<Utc>>, WebhookError> {
+        self.enqueue_new_events(webhook).await?;
+        self.deliver_due(webhook, shutdown).await?;
+        Ok(self
+            .deliverer
+            .store
+            .webhooks()
+            .next_attempt_at(&self.id)
+            .await?)
+    }
+
+    async fn enqueue_new_events(&self, webhook: &Webhook) -> Result<(), WebhookError> {
+        let store = &self.deliverer.store;
+        let batch = self.deliverer.config.batch_size;
+        let mut cursor = webhook.cursor;
+        loop {
+            let events = store.events().list_after(cursor.0, batch, None).await?;
+            let Some(last) = events.last().map(|event| event.id) else {
+                return Ok(());
+            };
+            let read = events.len();
+            let wanted: Vec<Event> = events
+                .into_iter()
+                .filter(|event| webhook_wants(webhook, event))
+                .collect();
+            cursor = match store
+                .webhooks()
+                .enqueue(&self.id, cursor, last, &wanted)
+                .await?
+            {
+                EnqueueOutcome::CursorMoved { current } => current,
+                _ => last,
+            };
+            if read < batch as usize {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn deliver_due(
+        &self,
+        webhook: &Webhook,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Result<(), WebhookError> {
+        let url = Url::parse(&webhook.url).map_err(|_| corrupt_url(&self.id))?;
+        loop {
+            let due = self
+                .deliverer
+                .store
+                .webhooks()
+                .due(&self.id, Utc::now(), self.deliverer.config.batch_size)
+                .await?;
+            if due.is_empty() {
+                return Ok(());
+            }
+            let secret = self.signing_secret().await?;
+            let mut held_back: HashSet<Option<String>> = HashSet::new();
+            for item in &due {
+                if held_back.contains(&item.delivery.account_id) {
+                    continue;
+                }
+                let mut shutdown = shutdown.clone();
+                let answer = tokio::select! {
+                    answer = self.post(&url, &secret, &item.event) => answer,
+                    () = stopped(&mut shutdown) => return Ok(()),
+                };
+                if !self.record(item, answer).await? {
+                    held_back.insert(item.delivery.account_id.clone());
+                }
+            }
+        }
+    }
+
+    /// The webhook's secret, opened now (it may have been rotated since the last batch).
+    async fn signing_secret(&self) -> Result<SecretString, WebhookError> {
+        let reference = self.id.signing_secret_ref();
+        let sealed = self
+            .deliverer
+            .store
+            .secrets()
+            .get(&reference)
+            .await?
+            .ok_or_else(|| WebhookError::MissingSecret {
+                id: self.id.to_string(),
+            })?;
+        Ok(self
+            .deliverer
+            .vault
+            .open_str(&reference.context(), &sealed)?)
+    }
+
+    /// One signed POST of `event`; never fails, the failure is the answer.
+    async fn post(&self, url: &Url, secret: &SecretString, event: &Event) -> Answer {
+        let config = &self.deliverer.config;
+        if let Some(refusal) = refused_literal(url, config.allow_private_targets) {
+            return Answer::Failed(refusal.to_string());
+        }
+        let body = EventBody::of(event).to_bytes();
+        let signature = sign(
+            secret.expose_secret().as_bytes(),
+            Utc::now().timestamp(),
+            &body,
+        );
+        let request = self
+            .deliverer
+            .http
+            .post(url.clone())
+            .timeout(config.request_timeout)
+            .header(CONTENT_TYPE, "application/json")
+            .header(SIGNATURE_HEADER, signature)
+            .header(EVENT_ID_HEADER, event.id.0.to_string())
+            .header(EVENT_TYPE_HEADER, event.kind.as_str())
+            .body(body);
+        match request.send().await {
+            Ok(response) => {
+                let status = response.status();
+                let snippet = if status.is_success() {
+                    drain(response).await;
+                    String::new()
+                } else {
+                    body_snippet(response).await
+                };
+                Answer::Status(status.as_u16(), snippet)
+            }
+            Err(err) => Answer::Failed(describe_error(&err, config.request_timeout)),
+        }
+    }
+
+    /// Records the attempt; true when the delivery is settled (delivered or dead), false when it
+    /// waits for a retry and so holds back its account.
+    async fn record(&self, item: &DueDelivery, answer: Answer) -> Result<bool, WebhookError> {
+        let now = Utc::now();
+        let outcome = match answer {
+            Answer::Status(code, _) if (200..300).contains(&code) => {
+                AttemptOutcome::Delivered { status_code: code }
+            }
+            Answer::Status(code, snippet) => {
+                self.failure(item, Some(code), status_error(code, &snippet), now)
+            }
+            Answer::Failed(error) => self.failure(item, None, error, now),
+        };
+        let settled = !matches!(
+            outcome,
+            AttemptOutcome::Failed {
+                retry_at: Some(_),
+                ..
+            }
+        );
+        log_outcome(&self.id, item, &outcome);
+        self.deliverer
+            .store
+            .webhooks()
+            .record_attempt(&item.delivery.id, now, &outcome)
+            .await?;
+        Ok(settled)
+    }
+
+    fn failure(
+        &self,
+        item: &DueDelivery,
+        status_code: Option<u16>,
+        error: String,
+        now: DateTime<Utc>,
+    ) -> AttemptOutcome {
+        let attempts = item.delivery.attempts.saturating_add(1);
+        let jitter = rand::rng().random_range(0.0..=1.0);
+        let retry_at = self.deliverer.config.retry_policy().next_attempt(
+            attempts,
+            item.delivery.pending_since,
+            now,
+            jitter,
+        );
+        AttemptOutcome::Failed {
+            status_code,
+            error,
+            retry_at,
+        }
+    }
+}
+
+fn corrupt_url(id: &WebhookId) -> WebhookError {
+    WebhookError::Store(postern_store::StoreError::Corrupt {
+        what: format!("url of webhook {id}"),
+    })
+}
+
+fn log_outcome(id: &WebhookId, item: &DueDelivery, outcome: &AttemptOutcome) {
+    let event = item.event.id.0;
+    let attempt = item.delivery.attempts.saturating_add(1);
+    match outcome {
+        AttemptOutcome::Delivered { status_code } => {
+            tracing::debug!(webhook = %id, event, attempt, status_code, "webhook delivered");
+        }
+        AttemptOutcome::Failed {
+            error,
+            retry_at: Some(retry_at),
+            ..
+        } => {
+            tracing::info!(webhook = %id, event, attempt, %error, %retry_at, "webhook delivery failed; will retry");
+        }
+        AttemptOutcome::Failed { error, .. } => {
+            tracing::warn!(webhook = %id, event, attempt, %error, "webhook delivery dead: retries exhausted");
+        }
+        _ => {}
+    }
+}
+
+fn status_error(code: u16, snippet: &str) -> String {
+    let mut error = format!("the receiver answered HTTP {code}");
+    if (300..400).contains(&code) {
+        error.push_str(" (redirects are not followed)");
+    }
+    if !snippet.is_empty() {
+        error.push_str(": ");
+        error.push_str(snippet);
+    }
+    error
+}
+
+/// Reads and discards a short body, so the connection can be reused.
+async fn drain(mut response: reqwest::Response) {
+    let mut read = 0;
+    while let Ok(Some(chunk)) = response.chunk().await {
+        read += chunk.len();
+        if read > 64 * 1024 {
+            return;
+        }
+    }
+}
+
+/// The start of a failing receiver's body, as printable text.
+async fn body_snippet(mut response: reqwest::Response) -> String {
+    let mut bytes = Vec::new();
+    while bytes.len() < ERROR_SNIPPET_LEN {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&bytes)
+        .chars()
+        .take(ERROR_SNIPPET_LEN)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
+/// A network error in words, without the URL: the refused target, a timeout, or the root cause.
+/// Only the causes are read, never the top-level error, whose text includes the URL.
+fn describe_error(err: &reqwest::Error, timeout: Duration) -> String {
+    let mut root = None;
+    let mut source = std::error::Error::source(err);
+    while let Some(current) = source {
+        if let Some(refusal) = current.downcast_ref::<TargetError>() {
+            return refusal.to_string();
+        }
+        root = Some(current.to_string());
+        source = current.source();
+    }
+    if err.is_timeout() {
+        return format!("no answer within {} s", timeout.as_secs_f64());
+    }
+    let cause = root.unwrap_or_else(|| "no further detail".to_owned());
+    if err.is_connect() {
+        format!("cannot connect: {cause}")
+    } else {
+        format!("the request failed: {cause}")
+    }
+}

@@ -1,0 +1,461 @@
+//! SQLite implementation of [`Messages`]: the sync engine's batch writes and the readers' pages.
+//!
+//! Purpose: the SQL for the `messages` and `message_bodies` tables and the message events.
+//! Non-goal: full-text search (an FTS5 table over bodies comes with the search API).
+//! Key decision: a batch is applied row by row inside one `BEGIN IMMEDIATE` transaction with
+//! statements sqlx prepares once per connection; a batch of a few hundred messages commits in
+//! milliseconds, and the per-row statements let each insert and update say whether it changed
+//! anything, which decides its event.
+
+use async_trait::async_trait;
+use chrono::Utc;
+use serde_json::json;
+use sqlx::types::Json;
+use sqlx::{SqliteConnection, SqlitePool};
+
+use super::events::insert_event;
+use super::mailboxes::{fetch_current_mailbox, write_sync_state};
+use super::{begin_write, decode_json, from_millis, from_optional_millis, to_count, to_millis};
+use crate::{
+    BatchOutcome, EmailAddress, Envelope, FlagUpdate, ListCursor, Mailbox, MailboxId, Message,
+    MessageId, MessagePage, MessageQuery, Messages, MimeSummary, NewEvent, NewMessage, StoreError,
+    SyncBatch,
+};
+
+/// The largest page [`Messages::list`] returns.
+const MAX_PAGE: u32 = 1000;
+
+/// `SELECT <every column but the body> FROM messages <tail>`, as one static string.
+macro_rules! select_messages {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, account_id, mailbox_id, uidvalidity, uid, modseq, message_id, in_reply_to, \
+             refs, from_addrs, to_addrs, cc_addrs, subject, sent_at, internaldate, size, flags, \
+             snippet, mime, parse_problems, created_at, \
+             EXISTS (SELECT 1 FROM message_bodies WHERE message_id = messages.id) AS has_body \
+             FROM messages ",
+            $tail
+        )
+    };
+}
+
+pub(super) struct SqliteMessages {
+    pool: SqlitePool,
+}
+
+impl SqliteMessages {
+    pub(super) fn new(pool: SqlitePool) -> Self {
+        SqliteMessages { pool }
+    }
+}
+
+/// One `messages` row as SQLite returns it.
+#[derive(sqlx::FromRow)]
+struct MessageRow {
+    id: i64,
+    account_id: String,
+    mailbox_id: i64,
+    uidvalidity: i64,
+    uid: i64,
+    modseq: Option<i64>,
+    message_id: Option<String>,
+    in_reply_to: Option<String>,
+    refs: String,
+    from_addrs: String,
+    to_addrs: String,
+    cc_addrs: String,
+    subject: Option<String>,
+    sent_at: Option<i64>,
+    internaldate: i64,
+    size: i64,
+    flags: String,
+    snippet: Option<String>,
+    mime: String,
+    parse_problems: Option<String>,
+    created_at: i64,
+    has_body: bool,
+}
+
+impl MessageRow {
+    fn what(&self, column: &str) -> String {
+        format!("messages.{column} of message {}", self.id)
+    }
+
+    fn u32_column(&self, value: i64, column: &str) -> Result<u32, StoreError> {
+        u32::try_from(value).map_err(|_| StoreError::corrupt(self.what(column)))
+    }
+
+    fn addresses(&self, json: &str, column: &str) -> Result<Vec<EmailAddress>, StoreError> {
+        decode_json(json, || self.what(column))
+    }
+
+    fn envelope(&self) -> Result<Envelope, StoreError> {
+        Ok(Envelope {
+            message_id: self.message_id.clone(),
+            in_reply_to: self.in_reply_to.clone(),
+            references: decode_json(&self.refs, || self.what("refs"))?,
+            from: self.addresses(&self.from_addrs, "from_addrs")?,
+            to: self.addresses(&self.to_addrs, "to_addrs")?,
+            cc: self.addresses(&self.cc_addrs, "cc_addrs")?,
+            subject: self.subject.clone(),
+            date: from_optional_millis(self.sent_at, || self.what("sent_at"))?,
+        })
+    }
+
+    fn into_message(self) -> Result<Message, StoreError> {
+        let modseq = self
+            .modseq
+            .map(|modseq| {
+                u64::try_from(modseq).map_err(|_| StoreError::corrupt(self.what("modseq")))
+            })
+            .transpose()?;
+        Ok(Message {
+            id: MessageId(self.id),
+            account_id: super::parse_stored(&self.account_id, || self.what("account_id"))?,
+            mailbox_id: MailboxId(self.mailbox_id),
+            uidvalidity: self.u32_column(self.uidvalidity, "uidvalidity")?,
+            uid: self.u32_column(self.uid, "uid")?,
+            modseq,
+            flags: decode_json(&self.flags, || self.what("flags"))?,
+            internaldate: from_millis(self.internaldate, || self.what("internaldate"))?,
+            size: self.u32_column(self.size, "size")?,
+            envelope: self.envelope()?,
+            mime: decode_json::<MimeSummary>(&self.mime, || self.what("mime"))?,
+            created_at: from_millis(self.created_at, || self.what("created_at"))?,
+            has_body: self.has_body,
+            snippet: self.snippet,
+            parse_problems: self.parse_problems,
+        })
+    }
+}
+
+/// Flags as stored: sorted, without duplicates, so equal sets compare equal as text.
+fn normalized_flags(flags: &[String]) -> Vec<String> {
+    let mut flags = flags.to_vec();
+    flags.sort();
+    flags.dedup();
+    flags
+}
+
+fn modseq_column(modseq: Option<u64>) -> Option<i64> {
+    // RFC 7162 caps mod-sequences at 2^63 - 1, so this conversion never saturates in practice.
+    modseq.map(|modseq| i64::try_from(modseq).unwrap_or(i64::MAX))
+}
+
+/// The event about one message, with the fields every message event carries.
+fn message_event(
+    kind: &str,
+    mailbox: &Mailbox,
+    id: i64,
+    uid: u32,
+    mut extra: serde_json::Value,
+) -> NewEvent {
+    let mut payload = json!({
+        "account_id": mailbox.account_id.as_str(),
+        "mailbox_id": mailbox.id.0,
+        "mailbox": mailbox.name,
+        "message_id": id,
+        "uid": uid,
+    });
+    if let (Some(payload), Some(extra)) = (payload.as_object_mut(), extra.as_object_mut()) {
+        payload.append(extra);
+    }
+    NewEvent {
+        account_id: Some(mailbox.account_id.to_string()),
+        kind: kind.to_owned(),
+        payload,
+    }
+}
+
+/// Inserts one message unless its UID is stored already; its id when it was inserted.
+async fn insert_message(
+    conn: &mut SqliteConnection,
+    mailbox: &Mailbox,
+    uidvalidity: u32,
+    message: &NewMessage,
+) -> Result<Option<i64>, StoreError> {
+    let envelope = &message.envelope;
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO messages (account_id, mailbox_id, uidvalidity, uid, modseq, message_id, \
+         in_reply_to, refs, from_addrs, to_addrs, cc_addrs, subject, sent_at, internaldate, size, \
+         flags, snippet, mime, parse_problems, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (mailbox_id, uidvalidity, uid) DO NOTHING RETURNING id",
+    )
+    .bind(mailbox.account_id.as_str().to_owned())
+    .bind(mailbox.id.0)
+    .bind(i64::from(uidvalidity))
+    .bind(i64::from(message.uid))
+    .bind(modseq_column(message.modseq))
+    .bind(envelope.message_id.clone())
+    .bind(envelope.in_reply_to.clone())
+    .bind(Json(&envelope.references))
+    .bind(Json(&envelope.from))
+    .bind(Json(&envelope.to))
+    .bind(Json(&envelope.cc))
+    .bind(envelope.subject.clone())
+    .bind(envelope.date.map(to_millis))
+    .bind(to_millis(message.internaldate))
+    .bind(i64::from(message.size))
+    .bind(Json(normalized_flags(&message.flags)))
+    .bind(message.snippet.clone())
+    .bind(Json(&message.mime))
+    .bind(message.parse_problems.clone())
+    .bind(to_millis(Utc::now()))
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let (Some(id), Some(body)) = (id, &message.body) {
+        sqlx::query("INSERT INTO message_bodies (message_id, raw) VALUES (?, ?)")
+            .bind(id)
+            .bind(body.as_slice())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(id)
+}
+
+/// Applies new flags to one stored message; its id when the flags really changed.
+async fn update_flags(
+    conn: &mut SqliteConnection,
+    mailbox_id: MailboxId,
+    uidvalidity: u32,
+    update: &FlagUpdate,
+) -> Result<Option<i64>, StoreError> {
+    let stored: Option<(i64, String)> = sqlx::query_as(
+        "SELECT id, flags FROM messages WHERE mailbox_id = ? AND uidvalidity = ? AND uid = ?",
+    )
+    .bind(mailbox_id.0)
+    .bind(i64::from(uidvalidity))
+    .bind(i64::from(update.uid))
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((id, stored_flags)) = stored else {
+        return Ok(None);
+    };
+    let flags = serde_json::to_string(&normalized_flags(&update.flags))
+        .map_err(|_| StoreError::corrupt(format!("flags of message {id}")))?;
+    let changed = flags != stored_flags;
+    sqlx::query("UPDATE messages SET flags = ?, modseq = COALESCE(?, modseq) WHERE id = ?")
+        .bind(flags)
+        .bind(modseq_column(update.modseq))
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(changed.then_some(id))
+}
+
+async fn delete_uid(
+    conn: &mut SqliteConnection,
+    mailbox_id: MailboxId,
+    uidvalidity: u32,
+    uid: u32,
+) -> Result<Option<i64>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "DELETE FROM messages WHERE mailbox_id = ? AND uidvalidity = ? AND uid = ? RETURNING id",
+    )
+    .bind(mailbox_id.0)
+    .bind(i64::from(uidvalidity))
+    .bind(i64::from(uid))
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Inserts the batch's new messages, announcing each one actually inserted.
+async fn apply_new(
+    conn: &mut SqliteConnection,
+    mailbox: &Mailbox,
+    batch: &SyncBatch,
+) -> Result<u32, StoreError> {
+    let uidvalidity = batch.state.uidvalidity;
+    let mut inserted = 0;
+    for message in &batch.new_messages {
+        let Some(id) = insert_message(conn, mailbox, uidvalidity, message).await? else {
+            continue;
+        };
+        inserted += 1;
+        let from = message.envelope.from.first();
+        let extra = json!({
+            "subject": message.envelope.subject,
+            "from": from.and_then(|from| from.address.clone()),
+            "internaldate": message.internaldate.to_rfc3339(),
+            "initial_sync": batch.initial,
+        });
+        let event = message_event("message.new", mailbox, id, message.uid, extra);
+        insert_event(&mut *conn, event).await?;
+    }
+    Ok(inserted)
+}
+
+async fn apply_flag_updates(
+    conn: &mut SqliteConnection,
+    mailbox: &Mailbox,
+    batch: &SyncBatch,
+) -> Result<u32, StoreError> {
+    let mut updated = 0;
+    for update in &batch.flag_updates {
+        let changed = update_flags(conn, mailbox.id, batch.state.uidvalidity, update).await?;
+        let Some(id) = changed else { continue };
+        updated += 1;
+        let extra = json!({ "flags": normalized_flags(&update.flags) });
+        let event = message_event("message.updated", mailbox, id, update.uid, extra);
+        insert_event(&mut *conn, event).await?;
+    }
+    Ok(updated)
+}
+
+async fn apply_vanished(
+    conn: &mut SqliteConnection,
+    mailbox: &Mailbox,
+    batch: &SyncBatch,
+) -> Result<u32, StoreError> {
+    let mut deleted = 0;
+    for &uid in &batch.vanished {
+        let Some(id) = delete_uid(conn, mailbox.id, batch.state.uidvalidity, uid).await? else {
+            continue;
+        };
+        deleted += 1;
+        let event = message_event("message.deleted", mailbox, id, uid, json!({}));
+        insert_event(&mut *conn, event).await?;
+    }
+    Ok(deleted)
+}
+
+#[async_trait]
+impl Messages for SqliteMessages {
+    async fn apply(&self, batch: SyncBatch) -> Result<BatchOutcome, StoreError> {
+        let mut tx = begin_write(&self.pool).await?;
+        let mailbox =
+            fetch_current_mailbox(&mut tx, batch.mailbox_id, batch.state.uidvalidity).await?;
+        let outcome = BatchOutcome {
+            inserted: apply_new(&mut tx, &mailbox, &batch).await?,
+            updated: apply_flag_updates(&mut tx, &mailbox, &batch).await?,
+            deleted: apply_vanished(&mut tx, &mailbox, &batch).await?,
+        };
+        write_sync_state(&mut tx, mailbox.id, &batch.state).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn get(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
+        let row: Option<MessageRow> = sqlx::query_as(select_messages!("WHERE id = ?"))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(MessageRow::into_message).transpose()
+    }
+
+    async fn get_by_uid(
+        &self,
+        mailbox_id: MailboxId,
+        uid: u32,
+    ) -> Result<Option<Message>, StoreError> {
+        let row: Option<MessageRow> = sqlx::query_as(select_messages!(
+            "WHERE mailbox_id = ? AND uid = ? AND uidvalidity = \
+             (SELECT uidvalidity FROM mailboxes WHERE id = ?)"
+        ))
+        .bind(mailbox_id.0)
+        .bind(i64::from(uid))
+        .bind(mailbox_id.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(MessageRow::into_message).transpose()
+    }
+
+    async fn body(&self, id: MessageId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT raw FROM message_bodies WHERE message_id = ?")
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn list(&self, query: MessageQuery) -> Result<MessagePage, StoreError> {
+        let limit = query.limit.clamp(1, MAX_PAGE);
+        // No cursor: start above every possible position.
+        let (before_date, before_id) = query.after.map_or((i64::MAX, i64::MAX), |cursor| {
+            (cursor.internaldate_ms, cursor.id.0)
+        });
+        // Two statements rather than `(? IS NULL OR mailbox_id = ?)` so each uses its index.
+        let statement = match query.mailbox_id {
+            None => sqlx::query_as(select_messages!(
+                "WHERE account_id = ? AND (internaldate, id) < (?, ?) \
+                 ORDER BY internaldate DESC, id DESC LIMIT ?"
+            ))
+            .bind(query.account_id.as_str().to_owned()),
+            Some(mailbox_id) => sqlx::query_as(select_messages!(
+                "WHERE mailbox_id = ? AND (internaldate, id) < (?, ?) \
+                 ORDER BY internaldate DESC, id DESC LIMIT ?"
+            ))
+            .bind(mailbox_id.0),
+        };
+        // One more than asked tells whether another page follows.
+        let rows: Vec<MessageRow> = statement
+            .bind(before_date)
+            .bind(before_id)
+            .bind(i64::from(limit) + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut messages = rows
+            .into_iter()
+            .map(MessageRow::into_message)
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = messages.len() > limit as usize;
+        messages.truncate(limit as usize);
+        let next = more
+            .then(|| messages.last())
+            .flatten()
+            .map(|last| ListCursor {
+                internaldate_ms: to_millis(last.internaldate),
+                id: last.id,
+            });
+        Ok(MessagePage { messages, next })
+    }
+
+    async fn uids(&self, mailbox_id: MailboxId) -> Result<Vec<u32>, StoreError> {
+        let uids: Vec<i64> =
+            sqlx::query_scalar("SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid")
+                .bind(mailbox_id.0)
+                .fetch_all(&self.pool)
+                .await?;
+        uids.into_iter()
+            .map(|uid| {
+                u32::try_from(uid).map_err(|_| {
+                    StoreError::corrupt(format!("messages.uid in mailbox {mailbox_id}"))
+                })
+            })
+            .collect()
+    }
+
+    async fn flags_in_range(
+        &self,
+        mailbox_id: MailboxId,
+        first: u32,
+        last: u32,
+    ) -> Result<Vec<(u32, Vec<String>)>, StoreError> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT uid, flags FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? \
+             ORDER BY uid",
+        )
+        .bind(mailbox_id.0)
+        .bind(i64::from(first))
+        .bind(i64::from(last))
+        .fetch_all(&self.pool)
+        .await?;
+        let what = || format!("messages of mailbox {mailbox_id}");
+        rows.into_iter()
+            .map(|(uid, flags)| {
+                let uid = u32::try_from(uid).map_err(|_| StoreError::corrupt(what()))?;
+                Ok((uid, decode_json(&flags, what)?))
+            })
+            .collect()
+    }
+
+    async fn count(&self, mailbox_id: MailboxId) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE mailbox_id = ?")
+            .bind(mailbox_id.0)
+            .fetch_one(&self.pool)
+            .await?;
+        to_count(count, "message count")
+    }
+}
