@@ -87,6 +87,9 @@ pub async fn require_token(
     if token.expires_at.is_some_and(|expiry| expiry <= now) {
         return Err(ApiError::unauthorized("the API token has expired"));
     }
+    if let Err(wait) = state.limiter.check(token.id.as_str()) {
+        return Err(ApiError::rate_limited(wait));
+    }
     if needs_touch(token.last_used_at, now) {
         state
             .store

@@ -16,6 +16,7 @@ pub mod api_token;
 pub mod auth;
 pub mod error;
 mod extract;
+pub mod rate_limit;
 mod routes;
 mod state;
 

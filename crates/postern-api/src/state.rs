@@ -3,6 +3,7 @@
 //! Non-goal: holding configuration the handlers do not read; the binary resolves configuration and
 //! hands down only what the API needs. Cloning is cheap (everything inside is reference-counted).
 
+use crate::rate_limit::{RateLimit, TokenLimiter};
 use postern_accounts::AccountService;
 use postern_store::Store;
 use url::Url;
@@ -16,6 +17,8 @@ pub struct AppState {
     pub accounts: AccountService,
     /// Where the OAuth callback sends the browser when done, instead of showing its own page.
     pub callback_redirect: Option<Url>,
+    /// Per-token request limits.
+    pub limiter: TokenLimiter,
 }
 
 impl AppState {
@@ -25,7 +28,14 @@ impl AppState {
             store,
             accounts,
             callback_redirect: None,
+            limiter: TokenLimiter::new(RateLimit::default()),
         }
+    }
+
+    /// Enforces `limit` per API token instead of the default (100/s, burst 200).
+    pub fn with_rate_limit(mut self, limit: RateLimit) -> Self {
+        self.limiter = TokenLimiter::new(limit);
+        self
     }
 
     /// Sends the browser to `url` after the OAuth callback (with `account_id`, `status` and, on

@@ -24,11 +24,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use postern_store::{
-    AttemptOutcome, DueDelivery, EnqueueOutcome, Event, Store, Webhook, WebhookId,
+    AttemptOutcome, AttemptRecord, DueDelivery, EnqueueOutcome, Event, Store, Webhook, WebhookId,
 };
 use postern_vault::Vault;
 use rand::Rng;
@@ -47,6 +48,8 @@ use crate::ssrf::{GuardedResolver, refused_literal};
 
 /// How much of a failing receiver's answer is kept in `last_error`.
 const ERROR_SNIPPET_LEN: usize = 200;
+/// How many successful attempts are recorded in one transaction.
+const RECORD_BATCH: usize = 64;
 
 /// What every worker shares.
 pub(crate) struct Deliverer {
@@ -58,6 +61,17 @@ pub(crate) struct Deliverer {
     pub(crate) wake: Arc<Notify>,
     /// Poked by the service when a webhook is created, changed or deleted.
     pub(crate) webhooks_changed: Notify,
+    /// Bumped by the service on every webhook change, so workers know to re-read theirs.
+    pub(crate) config_version: AtomicU64,
+}
+
+impl Deliverer {
+    /// Tells the supervisor and the workers that webhooks changed.
+    pub(crate) fn webhooks_changed(&self) {
+        self.config_version.fetch_add(1, Ordering::AcqRel);
+        self.webhooks_changed.notify_waiters();
+        self.wake.notify_waiters();
+    }
 }
 
 /// The HTTP client of every delivery: no redirects, no proxies, the guarded resolver.
@@ -121,10 +135,7 @@ fn start_missing_workers(
         if workers.contains_key(&webhook.id) {
             continue;
         }
-        let worker = Worker {
-            deliverer: deliverer.clone(),
-            id: webhook.id.clone(),
-        };
+        let worker = Worker::new(deliverer.clone(), webhook.id.clone());
         tracing::debug!(webhook = %webhook.id, "webhook worker started");
         workers.insert(webhook.id, tokio::spawn(worker.run(shutdown.clone())));
     }
@@ -134,6 +145,19 @@ fn start_missing_workers(
 struct Worker {
     deliverer: Arc<Deliverer>,
     id: WebhookId,
+    /// The webhook as last read; `None` until the first read.
+    current: Option<Current>,
+    /// Whether some delivery may be waiting for a retry time (so the next one must be looked up).
+    retries_pending: bool,
+}
+
+/// The webhook as last read, with what is derived from it.
+struct Current {
+    webhook: Webhook,
+    url: Url,
+    secret: SecretString,
+    /// The [`Deliverer::config_version`] it was read at.
+    version: u64,
 }
 
 /// How one attempt ended, before it is recorded.
@@ -145,24 +169,65 @@ enum Answer {
 }
 
 impl Worker {
-    async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    fn new(deliverer: Arc<Deliverer>, id: WebhookId) -> Self {
+        Worker {
+            deliverer,
+            id,
+            current: None,
+            retries_pending: true,
+        }
+    }
+
+    async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let wake = self.deliverer.wake.clone();
+        let mut reread = true;
         while !stopping(&shutdown) {
-            let poked = self.deliverer.wake.notified();
+            let poked = wake.notified();
             tokio::pin!(poked);
             poked.as_mut().enable();
-            let next_due = match self.deliverer.store.webhooks().get(&self.id).await {
-                Ok(Some(webhook)) if webhook.enabled => self.cycle(&webhook, &shutdown).await,
-                Ok(_) => break, // deleted or disabled
-                Err(err) => Err(err.into()),
+            let next_due = match self.refresh(reread).await {
+                Ok(Some(current)) => self.cycle(current, &shutdown).await,
+                Ok(None) => break, // deleted or disabled
+                Err(err) => Err(err),
             };
             let pause = self.pause_until(next_due);
-            tokio::select! {
-                () = &mut poked => {}
-                () = tokio::time::sleep(pause) => {}
-                () = stopped(&mut shutdown) => {}
-            }
+            // A poke means "new events": the webhook is re-read only when it changed. A quiet
+            // interval re-reads it anyway, for changes made by another process.
+            reread = tokio::select! {
+                () = &mut poked => false,
+                () = tokio::time::sleep(pause) => true,
+                () = stopped(&mut shutdown) => false,
+            };
         }
         tracing::debug!(webhook = %self.id, "webhook worker stopped");
+    }
+
+    /// The webhook to deliver for, re-read (with its secret) when asked to or when the service
+    /// changed a webhook since; `None` once it is deleted or disabled.
+    async fn refresh(&mut self, reread: bool) -> Result<Option<Current>, WebhookError> {
+        // Read the version first: a change racing with the read below bumps it again.
+        let version = self.deliverer.config_version.load(Ordering::Acquire);
+        if let Some(current) = self.current.take()
+            && !reread
+            && current.version == version
+        {
+            return Ok(Some(current));
+        }
+        let store = &self.deliverer.store;
+        let Some(webhook) = store.webhooks().get(&self.id).await? else {
+            return Ok(None);
+        };
+        if !webhook.enabled {
+            return Ok(None);
+        }
+        let url = Url::parse(&webhook.url).map_err(|_| corrupt_url(&self.id))?;
+        let secret = self.signing_secret().await?;
+        Ok(Some(Current {
+            webhook,
+            url,
+            secret,
+            version,
+        }))
     }
 
     /// How long to sleep: until the next retry is due, at most the poll interval.
@@ -183,26 +248,40 @@ impl Worker {
 
     /// Queues new events, attempts what is due; returns when the next retry falls due.
     async fn cycle(
-        &self,
-        webhook: &Webhook,
+        &mut self,
+        mut current: Current,
         shutdown: &watch::Receiver<bool>,
     ) -> Result<Option<DateTime<Utc>>, WebhookError> {
-        self.enqueue_new_events(webhook).await?;
-        self.deliver_due(webhook, shutdown).await?;
-        Ok(self
+        let result = self.enqueue_new_events(&mut current.webhook).await;
+        let result = match result {
+            Ok(()) => self.deliver_due(&current, shutdown).await,
+            Err(err) => Err(err),
+        };
+        // Kept even after an error: the cursor in it is what the store holds.
+        self.current = Some(current);
+        result?;
+        if !self.retries_pending {
+            return Ok(None);
+        }
+        let next = self
             .deliverer
             .store
             .webhooks()
             .next_attempt_at(&self.id)
-            .await?)
+            .await?;
+        self.retries_pending = next.is_some();
+        Ok(next)
     }
 
-    async fn enqueue_new_events(&self, webhook: &Webhook) -> Result<(), WebhookError> {
+    /// Moves the cursor over the events appended since, queuing those the webhook wants.
+    async fn enqueue_new_events(&self, webhook: &mut Webhook) -> Result<(), WebhookError> {
         let store = &self.deliverer.store;
         let batch = self.deliverer.config.batch_size;
-        let mut cursor = webhook.cursor;
         loop {
-            let events = store.events().list_after(cursor.0, batch, None).await?;
+            let events = store
+                .events()
+                .list_after(webhook.cursor.0, batch, None)
+                .await?;
             let Some(last) = events.last().map(|event| event.id) else {
                 return Ok(());
             };
@@ -211,11 +290,12 @@ impl Worker {
                 .into_iter()
                 .filter(|event| webhook_wants(webhook, event))
                 .collect();
-            cursor = match store
+            let outcome = store
                 .webhooks()
-                .enqueue(&self.id, cursor, last, &wanted)
-                .await?
-            {
+                .enqueue(&self.id, webhook.cursor, last, &wanted)
+                .await?;
+            webhook.cursor = match outcome {
+                // Another deliverer moved it: carry on from there.
                 EnqueueOutcome::CursorMoved { current } => current,
                 _ => last,
             };
@@ -225,41 +305,62 @@ impl Worker {
         }
     }
 
+    /// Attempts the due deliveries in event order until none is due, recording outcomes in
+    /// batches (at once after a failure, so a retry time is never lost to a long batch).
     async fn deliver_due(
-        &self,
-        webhook: &Webhook,
+        &mut self,
+        current: &Current,
         shutdown: &watch::Receiver<bool>,
     ) -> Result<(), WebhookError> {
-        let url = Url::parse(&webhook.url).map_err(|_| corrupt_url(&self.id))?;
+        let store = &self.deliverer.store;
         loop {
-            let due = self
-                .deliverer
-                .store
+            let now = Utc::now();
+            let due = store
                 .webhooks()
-                .due(&self.id, Utc::now(), self.deliverer.config.batch_size)
+                .due(&self.id, now, self.deliverer.config.batch_size)
                 .await?;
             if due.is_empty() {
                 return Ok(());
             }
-            let secret = self.signing_secret().await?;
             let mut held_back: HashSet<Option<String>> = HashSet::new();
+            let mut records = Vec::new();
             for item in &due {
                 if held_back.contains(&item.delivery.account_id) {
                     continue;
                 }
                 let mut shutdown = shutdown.clone();
                 let answer = tokio::select! {
-                    answer = self.post(&url, &secret, &item.event) => answer,
-                    () = stopped(&mut shutdown) => return Ok(()),
+                    answer = self.post(current, &item.event) => answer,
+                    () = stopped(&mut shutdown) => break,
                 };
-                if !self.record(item, answer).await? {
+                let record = self.judge(item, answer);
+                log_outcome(&self.id, item, &record.outcome);
+                let waits = matches!(
+                    record.outcome,
+                    AttemptOutcome::Failed {
+                        retry_at: Some(_),
+                        ..
+                    }
+                );
+                records.push(record);
+                if waits {
+                    // The rest of this account waits behind it.
                     held_back.insert(item.delivery.account_id.clone());
+                    self.retries_pending = true;
                 }
+                if waits || records.len() >= RECORD_BATCH {
+                    store.webhooks().record_attempts(&records).await?;
+                    records.clear();
+                }
+            }
+            store.webhooks().record_attempts(&records).await?;
+            if stopping(shutdown) {
+                return Ok(());
             }
         }
     }
 
-    /// The webhook's secret, opened now (it may have been rotated since the last batch).
+    /// The webhook's signing secret, opened.
     async fn signing_secret(&self) -> Result<SecretString, WebhookError> {
         let reference = self.id.signing_secret_ref();
         let sealed = self
@@ -278,21 +379,21 @@ impl Worker {
     }
 
     /// One signed POST of `event`; never fails, the failure is the answer.
-    async fn post(&self, url: &Url, secret: &SecretString, event: &Event) -> Answer {
+    async fn post(&self, current: &Current, event: &Event) -> Answer {
         let config = &self.deliverer.config;
-        if let Some(refusal) = refused_literal(url, config.allow_private_targets) {
+        if let Some(refusal) = refused_literal(&current.url, config.allow_private_targets) {
             return Answer::Failed(refusal.to_string());
         }
         let body = EventBody::of(event).to_bytes();
         let signature = sign(
-            secret.expose_secret().as_bytes(),
+            current.secret.expose_secret().as_bytes(),
             Utc::now().timestamp(),
             &body,
         );
         let request = self
             .deliverer
             .http
-            .post(url.clone())
+            .post(current.url.clone())
             .timeout(config.request_timeout)
             .header(CONTENT_TYPE, "application/json")
             .header(SIGNATURE_HEADER, signature)
@@ -314,9 +415,8 @@ impl Worker {
         }
     }
 
-    /// Records the attempt; true when the delivery is settled (delivered or dead), false when it
-    /// waits for a retry and so holds back its account.
-    async fn record(&self, item: &DueDelivery, answer: Answer) -> Result<bool, WebhookError> {
+    /// The outcome to record for `answer`: delivered, retry later, or dead.
+    fn judge(&self, item: &DueDelivery, answer: Answer) -> AttemptRecord {
         let now = Utc::now();
         let outcome = match answer {
             Answer::Status(code, _) if (200..300).contains(&code) => {
@@ -327,20 +427,11 @@ impl Worker {
             }
             Answer::Failed(error) => self.failure(item, None, error, now),
         };
-        let settled = !matches!(
+        AttemptRecord {
+            delivery: item.delivery.id.clone(),
+            at: now,
             outcome,
-            AttemptOutcome::Failed {
-                retry_at: Some(_),
-                ..
-            }
-        );
-        log_outcome(&self.id, item, &outcome);
-        self.deliverer
-            .store
-            .webhooks()
-            .record_attempt(&item.delivery.id, now, &outcome)
-            .await?;
-        Ok(settled)
+        }
     }
 
     fn failure(

@@ -12,6 +12,7 @@
 
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use chrono::Utc;
 use postern_store::{
@@ -70,6 +71,7 @@ impl WebhookService {
                 http,
                 wake,
                 webhooks_changed: Notify::new(),
+                config_version: AtomicU64::new(0),
             }),
         })
     }
@@ -120,7 +122,7 @@ impl WebhookService {
         let sealed = self.seal(&new.id, &secret);
         let webhook = self.store().webhooks().create(new, &sealed).await?;
         tracing::info!(webhook = %webhook.id, "webhook created");
-        self.inner.webhooks_changed.notify_waiters();
+        self.inner.webhooks_changed();
         Ok(CreatedWebhook { webhook, secret })
     }
 
@@ -155,8 +157,7 @@ impl WebhookService {
             .await?
             .ok_or_else(|| webhook_not_found(&id))?;
         tracing::info!(webhook = %id, rotated_secret = sealed.is_some(), "webhook updated");
-        self.inner.webhooks_changed.notify_waiters();
-        self.inner.wake.notify_waiters();
+        self.inner.webhooks_changed();
         Ok(webhook)
     }
 
@@ -167,8 +168,7 @@ impl WebhookService {
             return Err(webhook_not_found(&id));
         }
         tracing::info!(webhook = %id, "webhook deleted");
-        self.inner.webhooks_changed.notify_waiters();
-        self.inner.wake.notify_waiters();
+        self.inner.webhooks_changed();
         Ok(())
     }
 

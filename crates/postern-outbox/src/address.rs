@@ -101,13 +101,34 @@ mod tests {
             ("alice", "has no @"),
             ("@example.com", "has nothing before the @"),
             ("alice@", "has no domain after the @"),
-            ("al ice@example.com", "contains a space or a control character"),
-            ("alice@example.com\r\nRCPT TO:<x@y>", "contains a space or a control character"),
-            ("<alice@example.com>", "contains a character not allowed before the @ (<>()[]\\,;:\"@)"),
-            ("a@b@example.com", "contains a character not allowed before the @ (<>()[]\\,;:\"@)"),
-            ("alice@exa_mple.com", "has a domain that is not a valid host name"),
-            ("alice@example..com", "has a domain that is not a valid host name"),
-            ("alice@-example.com", "has a domain that is not a valid host name"),
+            (
+                "al ice@example.com",
+                "contains a space or a control character",
+            ),
+            (
+                "alice@example.com\r\nRCPT TO:<x@y>",
+                "contains a space or a control character",
+            ),
+            (
+                "<alice@example.com>",
+                "contains a character not allowed before the @ (<>()[]\\,;:\"@)",
+            ),
+            (
+                "a@b@example.com",
+                "contains a character not allowed before the @ (<>()[]\\,;:\"@)",
+            ),
+            (
+                "alice@exa_mple.com",
+                "has a domain that is not a valid host name",
+            ),
+            (
+                "alice@example..com",
+                "has a domain that is not a valid host name",
+            ),
+            (
+                "alice@-example.com",
+                "has a domain that is not a valid host name",
+            ),
             (".alice@example.com", "has a misplaced dot before the @"),
         ];
         for (address, problem) in cases {

@@ -78,7 +78,10 @@ pub fn overall(results: &[RecipientResult]) -> Outcome {
     if !waiting.is_empty() {
         return Outcome::Retry(summary(&waiting));
     }
-    if results.iter().any(|r| r.status == RecipientStatus::Accepted) {
+    if results
+        .iter()
+        .any(|r| r.status == RecipientStatus::Accepted)
+    {
         return Outcome::Sent;
     }
     let rejected: Vec<&RecipientResult> = results.iter().collect();

@@ -12,7 +12,10 @@ fn reply(code: u16, text: &str) -> Reply {
 }
 
 fn pending(addresses: &[&str]) -> Vec<RecipientResult> {
-    addresses.iter().map(|a| RecipientResult::pending(*a)).collect()
+    addresses
+        .iter()
+        .map(|a| RecipientResult::pending(*a))
+        .collect()
 }
 
 fn transaction(rcpts: &[(&str, Reply)], data: Option<Reply>) -> Transaction {
@@ -31,12 +34,19 @@ fn transaction(rcpts: &[(&str, Reply)], data: Option<Reply>) -> Transaction {
 #[test]
 fn all_accepted_is_sent_with_the_final_reply_recorded() {
     let tx = transaction(
-        &[("a@x", reply(250, "2.1.5 OK")), ("b@x", reply(250, "2.1.5 OK"))],
+        &[
+            ("a@x", reply(250, "2.1.5 OK")),
+            ("b@x", reply(250, "2.1.5 OK")),
+        ],
         Some(reply(250, "2.0.0 OK queued")),
     );
     let (results, outcome) = classify_transaction(&pending(&["a@x", "b@x"]), &tx);
     assert_eq!(outcome, Outcome::Sent);
-    assert!(results.iter().all(|r| r.status == RecipientStatus::Accepted));
+    assert!(
+        results
+            .iter()
+            .all(|r| r.status == RecipientStatus::Accepted)
+    );
     assert_eq!(results[0].reply.as_deref(), Some("250 2.0.0 OK queued"));
 }
 
@@ -85,10 +95,15 @@ fn mixed_results_retry_only_the_deferred_and_keep_the_rest() {
             RecipientStatus::Rejected
         ]
     );
-    assert!(matches!(outcome, Outcome::Retry(ref why) if why.contains("later@x") && !why.contains("ok@x")));
+    assert!(
+        matches!(outcome, Outcome::Retry(ref why) if why.contains("later@x") && !why.contains("ok@x"))
+    );
 
     // The retry goes to `later@x` only; the others keep their results.
-    let retry = transaction(&[("later@x", reply(250, "OK"))], Some(reply(250, "2.0.0 Queued")));
+    let retry = transaction(
+        &[("later@x", reply(250, "OK"))],
+        Some(reply(250, "2.0.0 Queued")),
+    );
     let (results, outcome) = classify_transaction(&results, &retry);
     assert_eq!(outcome, Outcome::Sent);
     assert_eq!(results[1].status, RecipientStatus::Accepted);
@@ -97,11 +112,17 @@ fn mixed_results_retry_only_the_deferred_and_keep_the_rest() {
 
 #[test]
 fn the_final_reply_decides_for_accepted_recipients() {
-    let tx = transaction(&[("a@x", reply(250, "OK"))], Some(reply(552, "5.3.4 Message too big")));
+    let tx = transaction(
+        &[("a@x", reply(250, "OK"))],
+        Some(reply(552, "5.3.4 Message too big")),
+    );
     let (results, outcome) = classify_transaction(&pending(&["a@x"]), &tx);
     assert_eq!(results[0].status, RecipientStatus::Rejected);
     assert!(matches!(outcome, Outcome::Fail(ref why) if why.contains("5.3.4")));
-    let tx = transaction(&[("a@x", reply(250, "OK"))], Some(reply(451, "4.4.0 Relay down")));
+    let tx = transaction(
+        &[("a@x", reply(250, "OK"))],
+        Some(reply(451, "4.4.0 Relay down")),
+    );
     let (_, outcome) = classify_transaction(&pending(&["a@x"]), &tx);
     assert!(matches!(outcome, Outcome::Retry(_)));
 }
@@ -133,7 +154,9 @@ fn network_errors_and_4xx_retry_5xx_fail() {
         stage: Stage::MailFrom,
         reply: reply(550, "5.4.5 Daily user sending limit exceeded"),
     };
-    assert!(matches!(classify_error(&quota), Outcome::Fail(ref why) if why.contains("5.4.5 Daily")));
+    assert!(
+        matches!(classify_error(&quota), Outcome::Fail(ref why) if why.contains("5.4.5 Daily"))
+    );
     let untrusted = SmtpError::Tls {
         host: "h".into(),
         detail: "invalid peer certificate: UnknownIssuer".into(),
@@ -144,7 +167,8 @@ fn network_errors_and_4xx_retry_5xx_fail() {
 
 #[test]
 fn oauth_challenges_decide_between_refresh_and_failure() {
-    let dovecot = decode_oauth_error(br#"{"status":"401","schemes":"bearer","scope":"mail"}"#).unwrap();
+    let dovecot =
+        decode_oauth_error(br#"{"status":"401","schemes":"bearer","scope":"mail"}"#).unwrap();
     let expired = SmtpError::AuthRejected {
         reply: reply(535, "5.7.8 Authentication failed."),
         challenge: Some(dovecot),
@@ -167,5 +191,7 @@ fn oauth_challenges_decide_between_refresh_and_failure() {
         reply: reply(535, "5.7.8 Authentication failed."),
         challenge: None,
     };
-    assert!(matches!(classify_error(&password), Outcome::Fail(ref why) if why.contains("535 5.7.8")));
+    assert!(
+        matches!(classify_error(&password), Outcome::Fail(ref why) if why.contains("535 5.7.8"))
+    );
 }

@@ -83,10 +83,7 @@ impl Address {
     }
 
     fn built(&self) -> BuiltAddress<'static> {
-        BuiltAddress::new_address(
-            self.name().map(str::to_owned),
-            self.email().to_owned(),
-        )
+        BuiltAddress::new_address(self.name().map(str::to_owned), self.email().to_owned())
     }
 }
 
@@ -263,7 +260,11 @@ pub fn compose(account_email: &str, request: &SendRequest) -> Result<Composed, V
         .unwrap_or_else(|| Address::Bare(account_email.to_owned()));
     check_address(&mut errors, "from", &from);
     let mut recipients = Vec::new();
-    for (name, list) in [("to", &request.to), ("cc", &request.cc), ("bcc", &request.bcc)] {
+    for (name, list) in [
+        ("to", &request.to),
+        ("cc", &request.cc),
+        ("bcc", &request.bcc),
+    ] {
         for (index, address) in list.iter().enumerate() {
             if check_address(&mut errors, &format!("{name}[{index}]"), address) {
                 push_unique(&mut recipients, address.email());
@@ -271,7 +272,10 @@ pub fn compose(account_email: &str, request: &SendRequest) -> Result<Composed, V
         }
     }
     if request.to.is_empty() && request.cc.is_empty() && request.bcc.is_empty() {
-        errors.push(field("to", "at least one recipient is required (to, cc or bcc)"));
+        errors.push(field(
+            "to",
+            "at least one recipient is required (to, cc or bcc)",
+        ));
     }
     for (index, address) in request.reply_to.iter().enumerate() {
         check_address(&mut errors, &format!("reply_to[{index}]"), address);
@@ -284,8 +288,12 @@ pub fn compose(account_email: &str, request: &SendRequest) -> Result<Composed, V
         return Err(errors);
     }
     let message_id = new_message_id(from.email());
-    let raw = build(request, &from, &message_id, reply, attachments)
-        .map_err(|error| vec![field("body", format!("the message cannot be built: {error}"))])?;
+    let raw = build(request, &from, &message_id, reply, attachments).map_err(|error| {
+        vec![field(
+            "body",
+            format!("the message cannot be built: {error}"),
+        )]
+    })?;
     Ok(Composed {
         raw,
         envelope: SmtpEnvelope {
@@ -332,11 +340,18 @@ fn check_one_line(errors: &mut Vec<FieldError>, name: &str, value: Option<&str>)
 fn check_headers(errors: &mut Vec<FieldError>, headers: &BTreeMap<String, String>) {
     for (name, value) in headers {
         let path = format!("headers.{name}");
-        let valid_name = !name.is_empty() && name.bytes().all(|b| (33..=126).contains(&b) && b != b':');
+        let valid_name =
+            !name.is_empty() && name.bytes().all(|b| (33..=126).contains(&b) && b != b':');
         if !valid_name {
-            errors.push(field(&path, "is not a valid header name (printable ASCII, no colon)"));
+            errors.push(field(
+                &path,
+                "is not a valid header name (printable ASCII, no colon)",
+            ));
         } else if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
-            errors.push(field(&path, "is set by Postern; use the request's own field instead"));
+            errors.push(field(
+                &path,
+                "is set by Postern; use the request's own field instead",
+            ));
         }
         check_one_line(errors, &path, Some(value));
     }
@@ -358,7 +373,9 @@ fn check_reply(
     let mut references = Vec::new();
     for (index, reference) in reply.references.iter().enumerate() {
         match message_id_problem(reference) {
-            Some(problem) => errors.push(field(&format!("in_reply_to.references[{index}]"), problem)),
+            Some(problem) => {
+                errors.push(field(&format!("in_reply_to.references[{index}]"), problem))
+            }
             None => push_unique(&mut references, &bare_id(reference)),
         }
     }
@@ -371,7 +388,10 @@ fn message_id_problem(id: &str) -> Option<&'static str> {
     if bare.is_empty() {
         return Some("is empty");
     }
-    if bare.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>') {
+    if bare
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+    {
         return Some("is not a Message-ID (no spaces, control characters or inner brackets)");
     }
     None
@@ -404,7 +424,10 @@ fn decode_attachments(errors: &mut Vec<FieldError>, attachments: &[Attachment]) 
         let bytes = match STANDARD.decode(compact) {
             Ok(bytes) => bytes,
             Err(error) => {
-                errors.push(field(&path("content_base64"), format!("is not base64: {error}")));
+                errors.push(field(
+                    &path("content_base64"),
+                    format!("is not base64: {error}"),
+                ));
                 continue;
             }
         };
@@ -413,7 +436,10 @@ fn decode_attachments(errors: &mut Vec<FieldError>, attachments: &[Attachment]) 
             .clone()
             .unwrap_or_else(|| "application/octet-stream".to_owned());
         if !is_mime_type(&content_type) {
-            errors.push(field(&path("content_type"), "is not a MIME type like image/png"));
+            errors.push(field(
+                &path("content_type"),
+                "is not a MIME type like image/png",
+            ));
         }
         check_one_line(errors, &path("filename"), attachment.filename.as_deref());
         let content_id = attachment.content_id.as_deref().map(bare_id);

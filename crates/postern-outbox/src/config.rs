@@ -89,7 +89,10 @@ mod tests {
         for (attempts, floor) in [(1, 30), (2, 60), (3, 120), (4, 240), (5, 300), (99, 300)] {
             let delay = config.retry_delay(attempts);
             assert!(delay >= Duration::from_secs(floor), "{attempts}: {delay:?}");
-            assert!(delay <= Duration::from_secs(floor + 30), "{attempts}: {delay:?}");
+            assert!(
+                delay <= Duration::from_secs(floor + 30),
+                "{attempts}: {delay:?}"
+            );
         }
     }
 }

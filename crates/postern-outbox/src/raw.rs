@@ -24,10 +24,7 @@ const RAW: &str = "raw_base64";
 /// # Errors
 ///
 /// Every problem found, as field errors (`raw_base64`, `envelope.from`, `envelope.to[i]`).
-pub fn compose_raw(
-    account_email: &str,
-    request: &RawRequest,
-) -> Result<Composed, Vec<FieldError>> {
+pub fn compose_raw(account_email: &str, request: &RawRequest) -> Result<Composed, Vec<FieldError>> {
     let bytes = decode(&request.raw_base64).map_err(|error| vec![error])?;
     let Some(message) = MessageParser::default().parse(&bytes) else {
         return Err(vec![field(RAW, "is not an RFC 5322 message")]);
@@ -98,8 +95,16 @@ fn envelope(
         errors.push(field(name, format!("sender {from:?} {problem}")));
     }
     let recipients = match given.filter(|e| !e.to.is_empty()) {
-        Some(given) => checked(&mut errors, "envelope.to", given.to.iter().map(String::as_str)),
-        None => checked(&mut errors, RAW, header_recipients(message).iter().map(String::as_str)),
+        Some(given) => checked(
+            &mut errors,
+            "envelope.to",
+            given.to.iter().map(String::as_str),
+        ),
+        None => checked(
+            &mut errors,
+            RAW,
+            header_recipients(message).iter().map(String::as_str),
+        ),
     };
     if recipients.is_empty() && errors.is_empty() {
         errors.push(field(
@@ -219,8 +224,17 @@ mod tests {
         assert_eq!(composed.message_id, "given@example.test");
         let text = String::from_utf8(composed.raw).unwrap();
         assert!(!text.contains("secret@"), "{text}");
-        assert!(text.contains("\r\n\r\nBcc: this line is body text\r\n"), "{text}");
-        assert_eq!(text, MESSAGE.replace("Bcc: secret@example.test,\r\n\tother-secret@example.test\r\n", ""));
+        assert!(
+            text.contains("\r\n\r\nBcc: this line is body text\r\n"),
+            "{text}"
+        );
+        assert_eq!(
+            text,
+            MESSAGE.replace(
+                "Bcc: secret@example.test,\r\n\tother-secret@example.test\r\n",
+                ""
+            )
+        );
     }
 
     #[test]
@@ -237,7 +251,10 @@ mod tests {
         let text = String::from_utf8(composed.raw).unwrap();
         assert!(text.starts_with("Date: "), "{text}");
         assert!(text.contains(&format!("Message-ID: <{}>\r\n", composed.message_id)));
-        assert!(text.ends_with("From: a@example.test\r\nSubject: x\r\n\r\nbody\r\n"), "{text}");
+        assert!(
+            text.ends_with("From: a@example.test\r\nSubject: x\r\n\r\nbody\r\n"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -249,10 +266,14 @@ mod tests {
         let errors = compose_raw("a@example.test", &not_base64).unwrap_err();
         assert_eq!(errors[0].field, "raw_base64");
         assert!(errors[0].message.contains("not base64"));
-        let errors = compose_raw("a@example.test", &request("Subject: x\r\n\r\nhi\r\n")).unwrap_err();
-        assert_eq!(errors[0].message, "the message has no From header");
         let errors =
-            compose_raw("a@example.test", &request("From: a@example.test\r\n\r\nhi\r\n")).unwrap_err();
+            compose_raw("a@example.test", &request("Subject: x\r\n\r\nhi\r\n")).unwrap_err();
+        assert_eq!(errors[0].message, "the message has no From header");
+        let errors = compose_raw(
+            "a@example.test",
+            &request("From: a@example.test\r\n\r\nhi\r\n"),
+        )
+        .unwrap_err();
         assert_eq!(errors[0].field, "envelope.to");
         let mut bad = request(MESSAGE);
         bad.envelope = Some(EnvelopeInput {

@@ -185,13 +185,7 @@ impl Sender {
             .map_err(|error| AttemptError::Password(error.to_string()))?;
         let endpoint = SmtpEndpoint::of_account(account);
         let mut session = self.connect(account, &endpoint).await?;
-        let offered = |name: &str| session.extensions().offers_auth(name);
-        // PLAIN is one round trip; LOGIN only for servers that offer nothing better.
-        let mechanism = if !offered("PLAIN") && offered("LOGIN") {
-            Mechanism::Login
-        } else {
-            Mechanism::Plain
-        };
+        let mechanism = password_mechanism(session.extensions());
         let user = username.unwrap_or(&account.email).to_owned();
         session
             .authenticate(mechanism, Credentials::password(user, password))
@@ -212,6 +206,15 @@ impl Sender {
             None => limits.remove(&account.id),
         };
         Ok(session)
+    }
+}
+
+/// PLAIN is one round trip; LOGIN only for servers that offer nothing better.
+fn password_mechanism(extensions: &crate::smtp::Extensions) -> Mechanism {
+    if !extensions.offers_auth("PLAIN") && extensions.offers_auth("LOGIN") {
+        Mechanism::Login
+    } else {
+        Mechanism::Plain
     }
 }
 
@@ -287,7 +290,10 @@ mod tests {
         };
         assert!(is_stale(&io(Stage::MailFrom)));
         assert!(is_stale(&io(Stage::RcptTo)));
-        assert!(!is_stale(&io(Stage::DataEnd)), "the message may have been accepted");
+        assert!(
+            !is_stale(&io(Stage::DataEnd)),
+            "the message may have been accepted"
+        );
         let timeout = SmtpError::Rejected {
             stage: Stage::MailFrom,
             reply: Reply::new(421, vec!["4.4.2 Idle timeout".into()]),

@@ -78,6 +78,6 @@ pub use secrets::{SecretRef, Secrets};
 pub use store::Store;
 pub use vault_keys::{Reseal, RotationReport, StoredKey, VaultKeys};
 pub use webhooks::{
-    AttemptOutcome, Delivery, DeliveryId, DeliveryStatus, DueDelivery, EnqueueOutcome, NewWebhook,
-    Webhook, WebhookChange, WebhookId, Webhooks,
+    AttemptOutcome, AttemptRecord, Delivery, DeliveryId, DeliveryStatus, DueDelivery,
+    EnqueueOutcome, NewWebhook, Webhook, WebhookChange, WebhookId, Webhooks,
 };

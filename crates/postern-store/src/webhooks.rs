@@ -4,7 +4,7 @@
 //! webhook's cursor into the event log, and one delivery row per (webhook, event) with its attempts,
 //! status and last error.
 //! Non-goal: deciding which events match a webhook, HTTP, signing, backoff; `postern-events` does
-//! that and hands the store its decisions ([`Webhooks::enqueue`], [`Webhooks::record_attempt`]).
+//! that and hands the store its decisions ([`Webhooks::enqueue`], [`Webhooks::record_attempts`]).
 //! Key decision: the cursor and the deliveries it produced move together. [`Webhooks::enqueue`]
 //! inserts the deliveries for a range of events and advances the cursor in one transaction, and
 //! only if the cursor is still where the caller read it (compare-and-set), so an event is never
@@ -177,6 +177,17 @@ pub enum AttemptOutcome {
     },
 }
 
+/// One attempt to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    /// The delivery attempted.
+    pub delivery: DeliveryId,
+    /// When the attempt ended.
+    pub at: DateTime<Utc>,
+    /// How it ended.
+    pub outcome: AttemptOutcome,
+}
+
 /// The webhook repository.
 #[async_trait]
 pub trait Webhooks: Send + Sync {
@@ -228,15 +239,10 @@ pub trait Webhooks: Send + Sync {
     /// The earliest `next_attempt_at` of the webhook's pending deliveries, if it has any.
     async fn next_attempt_at(&self, id: &WebhookId) -> Result<Option<DateTime<Utc>>, StoreError>;
 
-    /// Records one attempt made at `at`: counts it, stores the status code and error, and sets the
-    /// status. Only a pending delivery is changed; returns false otherwise (it was redelivered,
-    /// deleted or already settled).
-    async fn record_attempt(
-        &self,
-        id: &DeliveryId,
-        at: DateTime<Utc>,
-        outcome: &AttemptOutcome,
-    ) -> Result<bool, StoreError>;
+    /// Records attempts in one transaction: for each, counts it, stores its time, status code and
+    /// error, and sets the status. Only pending deliveries change (one deleted or already settled
+    /// meanwhile is skipped); returns how many changed.
+    async fn record_attempts(&self, attempts: &[AttemptRecord]) -> Result<u64, StoreError>;
 
     /// Up to `limit` deliveries of the webhook, newest event first, with an event id below
     /// `before` when given (the next page starts before the last one seen).

@@ -40,7 +40,17 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         .map(url::Url::parse)
         .transpose()
         .context("oauth.return_url is not a URL")?;
-    let state = AppState::new(store.clone(), accounts).with_callback_redirect(return_url);
+    let rate_limit = postern_api::rate_limit::RateLimit {
+        per_second: config.api.rate_limit_per_second,
+        burst: config.api.rate_limit_burst,
+    };
+    let state = AppState::new(store.clone(), accounts)
+        .with_callback_redirect(return_url)
+        .with_rate_limit(rate_limit);
+    let pruner = tokio::spawn(prune_rate_limits(
+        state.limiter.clone(),
+        stop_background.subscribe(),
+    ));
     let timeout = Duration::from_secs(config.api.request_timeout_secs);
     let app = postern_api::router(state).layer(TimeoutLayer::with_status_code(
         axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -51,6 +61,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         .await
         .context("the API server failed")?;
     let _ = stop_background.send(true);
+    let _ = pruner.await;
     if let Err(error) = refresher.await {
         tracing::warn!(%error, "the token refresher ended abnormally");
     }
@@ -83,6 +94,19 @@ fn print_banner(
     if let Some(token) = first_token {
         println!("  admin token:  {}", token.expose());
         println!("                (shown once, now; it is stored only as a hash)");
+    }
+}
+
+/// Drops the buckets of idle tokens once a minute, until shutdown.
+async fn prune_rate_limits(
+    limiter: postern_api::rate_limit::TokenLimiter,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(60)) => limiter.prune(),
+            _ = stop.changed() => return,
+        }
     }
 }
 

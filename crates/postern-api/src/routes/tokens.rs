@@ -1,21 +1,107 @@
-//! `/v1/tokens`: the API tokens that exist (never their secrets, which the server does not keep).
+//! `/v1/tokens`: create, list and revoke API tokens. A new token's secret is in the creation answer
+//! and nowhere else, ever: the server keeps only its SHA-256.
 //!
-//! Non-goal (for now): creating and revoking tokens over HTTP; `postern token create` does that on the
-//! data dir. Listing is here so an operator can see what exists and when each token was last used.
+//! Non-goal: rotating a token in place; create a new one, switch, revoke the old.
 
-use crate::api_token::Scope;
+use crate::api_token::{ApiTokenSecret, Scope};
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::extract::ApiJson;
 use crate::state::AppState;
-use axum::extract::State;
-use axum::routing::get;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use postern_store::ApiToken;
-use serde::Serialize;
+use postern_store::{ApiToken, ApiTokenId, NewApiToken};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/tokens", get(list))
+    Router::new()
+        .route("/tokens", get(list).post(create))
+        .route("/tokens/{id}", delete(revoke))
+}
+
+/// `POST /v1/tokens`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    name: String,
+    scopes: Vec<Scope>,
+    account_ids: Option<Vec<String>>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// The creation answer: the token's record and, this once, its secret.
+#[derive(Serialize)]
+struct CreatedToken {
+    token: String,
+    #[serde(flatten)]
+    record: TokenView,
+}
+
+async fn create(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiJson(input): ApiJson<NewToken>,
+) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
+    caller.require(Scope::Admin)?;
+    let mut problems = Vec::new();
+    if input.name.trim().is_empty() {
+        problems.push(json!({"field": "name", "message": "must not be empty"}));
+    }
+    if input.scopes.is_empty() {
+        problems.push(json!({"field": "scopes", "message": "must name at least one scope"}));
+    }
+    if input.expires_at.is_some_and(|at| at <= Utc::now()) {
+        problems.push(json!({"field": "expires_at", "message": "must be in the future"}));
+    }
+    if input.account_ids.as_ref().is_some_and(Vec::is_empty) {
+        problems.push(json!({"field": "account_ids", "message": "an empty list would see nothing; omit it for every account"}));
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the token request is invalid",
+        )
+        .with_details(json!({ "fields": problems })));
+    }
+    let secret = ApiTokenSecret::generate().map_err(|e| ApiError::internal(&e, false))?;
+    let record = state
+        .store
+        .api_tokens()
+        .create(NewApiToken {
+            name: input.name.trim().to_owned(),
+            token_hash: secret.hash(),
+            scopes: input.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+            account_ids: input.account_ids,
+            expires_at: input.expires_at,
+        })
+        .await?;
+    tracing::info!(token = %record.id, by = %caller.token.name, "API token created");
+    let created = CreatedToken {
+        token: secret.expose().to_owned(),
+        record: TokenView::from(record),
+    };
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+async fn revoke(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Scope::Admin)?;
+    let not_found = || ApiError::not_found(format!("token {id} not found"));
+    let token_id = id.parse::<ApiTokenId>().map_err(|_| not_found())?;
+    if state.store.api_tokens().revoke(&token_id).await? {
+        tracing::info!(token = %token_id, by = %caller.token.name, "API token revoked");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found())
+    }
 }
 
 /// A token as the API shows it.

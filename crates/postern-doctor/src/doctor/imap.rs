@@ -312,7 +312,7 @@ fn capability_evidence(offered: &Capabilities) -> Vec<String> {
             yes_no(offered.qresync()),
             yes_no(offered.login_disabled())
         ),
-        format!("SASL mechanisms: {}", mechanisms_words(offered)),
+        format!("SASL mechanisms: {}", offered.sasl_mechanisms().join(", ")),
         format!(
             "capabilities: {}",
             offered.names().collect::<Vec<_>>().join(" ")

@@ -320,7 +320,7 @@ fn refresh_failed(
     mut evidence: Vec<String>,
     started: Instant,
 ) -> Step {
-    evidence.push(format!("token endpoint: {error}"));
+    evidence.push(error.to_string());
     if let Some(rejection) = error.rejection() {
         let codes = rejection.aadsts_codes();
         if !codes.is_empty() {

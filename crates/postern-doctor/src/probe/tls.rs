@@ -370,14 +370,17 @@ fn general_name(name: &x509_parser::extensions::GeneralName<'_>) -> Option<Strin
 }
 
 fn cert_problem(error: rustls::Error) -> CertProblem {
+    let detail = match &error {
+        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
+            "issued by an unknown authority (self-signed, or a CA that is not trusted)".to_owned()
+        }
+        other => other.to_string(),
+    };
     let condition = match &error {
         rustls::Error::InvalidCertificate(certificate) => certificate_condition(certificate),
         _ => Condition::UntrustedCertificate,
     };
-    CertProblem {
-        condition,
-        detail: error.to_string(),
-    }
+    CertProblem { condition, detail }
 }
 
 fn certificate_condition(error: &CertificateError) -> Condition {

@@ -48,11 +48,18 @@ impl Reply {
         .to_owned()
     }
 
-    /// Every line as the server sent it (`250-...`, `250 ...`).
+    /// Every line as the server sent it (`250-...`, then `250 ...`).
     pub fn transcript(&self) -> Vec<String> {
+        let last = self.lines.len().saturating_sub(1);
         self.lines
             .iter()
-            .map(|line| format!("{} {line}", self.code).trim_end().to_owned())
+            .enumerate()
+            .map(|(at, line)| {
+                let separator = if at == last { ' ' } else { '-' };
+                format!("{}{separator}{line}", self.code)
+                    .trim_end()
+                    .to_owned()
+            })
             .collect()
     }
 
@@ -253,7 +260,9 @@ mod tests {
         assert!(reply.offers("starttls"));
         assert!(!reply.offers("PIPELINING"));
         assert_eq!(reply.auth_mechanisms(), ["LOGIN", "PLAIN", "XOAUTH2"]);
-        assert_eq!(reply.transcript().len(), 6);
+        let transcript = reply.transcript();
+        assert_eq!(transcript[0], "250-smtp.example.com at your service");
+        assert_eq!(transcript[5], "250 SMTPUTF8");
     }
 
     #[tokio::test]

@@ -64,7 +64,10 @@ mod tests {
 
     #[test]
     fn bare_line_endings_become_crlf() {
-        assert_eq!(dot_stuffed(b"a\nb\rc\r\n"), b"a\r\nb\r\nc\r\n.\r\n".as_slice());
+        assert_eq!(
+            dot_stuffed(b"a\nb\rc\r\n"),
+            b"a\r\nb\r\nc\r\n.\r\n".as_slice()
+        );
         assert_eq!(dot_stuffed(b"no end"), b"no end\r\n.\r\n".as_slice());
         assert_eq!(dot_stuffed(b"\n.x"), b"\r\n..x\r\n.\r\n".as_slice());
         assert_eq!(dot_stuffed(b""), b".\r\n".as_slice());

@@ -135,6 +135,9 @@ mod tests {
             ]
         );
         assert_eq!(ehlo(&["x", "SIZE 0"]).size_limit, None);
-        assert!(!ehlo(&["STARTTLS"]).starttls, "the first line is the server name");
+        assert!(
+            !ehlo(&["STARTTLS"]).starttls,
+            "the first line is the server name"
+        );
     }
 }

@@ -190,7 +190,10 @@ impl SmtpSession {
                 Ok(None)
             }
             Ok(Step::ErrorChallenge { challenge, reply }) => {
-                tracing::debug!(status = challenge.status(), "SMTP server sent an OAuth error challenge");
+                tracing::debug!(
+                    status = challenge.status(),
+                    "SMTP server sent an OAuth error challenge"
+                );
                 let line = base64_line(b"", reply);
                 self.conn.write(line.expose_secret(), Stage::Auth).await?;
                 Ok(Some(challenge))

@@ -221,7 +221,10 @@ mod tests {
         let plain = parse(&["250 OK"]).unwrap()[0].clone();
         assert_eq!(plain.enhanced_code(), None);
         assert_eq!(parse(&["354"]).unwrap()[0].to_string(), "354");
-        assert_eq!(parse(&["451 4.3.0 later"]).unwrap()[0].kind(), ReplyKind::Transient);
+        assert_eq!(
+            parse(&["451 4.3.0 later"]).unwrap()[0].kind(),
+            ReplyKind::Transient
+        );
         assert_eq!(parse(&["334 "]).unwrap()[0].kind(), ReplyKind::Intermediate);
     }
 

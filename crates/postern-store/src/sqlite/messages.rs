@@ -459,3 +459,7 @@ impl Messages for SqliteMessages {
         to_count(count, "message count")
     }
 }
+
+#[cfg(test)]
+#[path = "messages_tests.rs"]
+mod tests;

@@ -17,8 +17,9 @@ use super::secrets::{delete_owner_secrets, put_secret};
 use super::{begin_write, decode_json, from_millis, from_optional_millis, parse_stored, to_millis};
 use crate::webhooks::WEBHOOK_OWNER;
 use crate::{
-    AttemptOutcome, Delivery, DeliveryId, DeliveryStatus, DueDelivery, EnqueueOutcome, Event,
-    EventId, NewWebhook, StoreError, Webhook, WebhookChange, WebhookId, Webhooks,
+    AttemptOutcome, AttemptRecord, Delivery, DeliveryId, DeliveryStatus, DueDelivery,
+    EnqueueOutcome, Event, EventId, NewWebhook, StoreError, Webhook, WebhookChange, WebhookId,
+    Webhooks,
 };
 
 /// `SELECT <every column> FROM webhooks <tail>`, as one static string.
@@ -251,8 +252,45 @@ async fn insert_delivery(
     Ok(result.rows_affected())
 }
 
-fn status_code_column(code: Option<u16>) -> Option<i64> {
-    code.map(i64::from)
+/// Writes one attempt's outcome to its delivery, if that is still pending.
+async fn record_one(
+    conn: &mut SqliteConnection,
+    attempt: &AttemptRecord,
+) -> Result<u64, StoreError> {
+    let at = to_millis(attempt.at);
+    let (status, code, error, next) = match &attempt.outcome {
+        AttemptOutcome::Delivered { status_code } => {
+            (DeliveryStatus::Delivered, Some(*status_code), None, at)
+        }
+        AttemptOutcome::Failed {
+            status_code,
+            error,
+            retry_at,
+        } => match retry_at {
+            Some(retry_at) => (
+                DeliveryStatus::Pending,
+                *status_code,
+                Some(error.clone()),
+                to_millis(*retry_at),
+            ),
+            None => (DeliveryStatus::Dead, *status_code, Some(error.clone()), at),
+        },
+    };
+    let result = sqlx::query(
+        "UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, \
+         next_attempt_at = ?, last_attempt_at = ?, last_status_code = ?, last_error = ?, \
+         updated_at = ? WHERE id = ? AND status = 'pending'",
+    )
+    .bind(status.as_str())
+    .bind(next)
+    .bind(at)
+    .bind(code.map(i64::from))
+    .bind(error)
+    .bind(at)
+    .bind(attempt.delivery.as_str().to_owned())
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected())
 }
 
 #[async_trait]
@@ -384,48 +422,14 @@ impl Webhooks for SqliteWebhooks {
         from_optional_millis(at, || format!("next_attempt_at of webhook {id}"))
     }
 
-    async fn record_attempt(
-        &self,
-        id: &DeliveryId,
-        at: DateTime<Utc>,
-        outcome: &AttemptOutcome,
-    ) -> Result<bool, StoreError> {
-        let at = to_millis(at);
-        let (status, code, error, next) = match outcome {
-            AttemptOutcome::Delivered { status_code } => {
-                (DeliveryStatus::Delivered, Some(*status_code), None, at)
-            }
-            AttemptOutcome::Failed {
-                status_code,
-                error,
-                retry_at: Some(retry_at),
-            } => (
-                DeliveryStatus::Pending,
-                *status_code,
-                Some(error.clone()),
-                to_millis(*retry_at),
-            ),
-            AttemptOutcome::Failed {
-                status_code,
-                error,
-                retry_at: None,
-            } => (DeliveryStatus::Dead, *status_code, Some(error.clone()), at),
-        };
-        let result = sqlx::query(
-            "UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, \
-             next_attempt_at = ?, last_attempt_at = ?, last_status_code = ?, last_error = ?, \
-             updated_at = ? WHERE id = ? AND status = 'pending'",
-        )
-        .bind(status.as_str())
-        .bind(next)
-        .bind(at)
-        .bind(status_code_column(code))
-        .bind(error)
-        .bind(at)
-        .bind(id.as_str().to_owned())
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected() > 0)
+    async fn record_attempts(&self, attempts: &[AttemptRecord]) -> Result<u64, StoreError> {
+        let mut tx = begin_write(&self.pool).await?;
+        let mut changed = 0;
+        for attempt in attempts {
+            changed += record_one(&mut tx, attempt).await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
     }
 
     async fn list_deliveries(

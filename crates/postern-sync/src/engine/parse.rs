@@ -263,10 +263,14 @@ fn part_problems(
                 "{name} holds bytes that are invalid in its charset"
             ));
         }
-        if let Some(boundary) = unclosed_boundary(part, raw) {
-            problems.push(format!(
+        match unclosed_boundary(part, raw) {
+            Some(boundary) if boundary.is_empty() => {
+                problems.push(format!("{name} is multipart but names no boundary"));
+            }
+            Some(boundary) => problems.push(format!(
                 "{name} ends without its closing boundary {boundary:?} (truncated?)"
-            ));
+            )),
+            None => {}
         }
     }
     problems
@@ -284,11 +288,16 @@ fn unknown_charset(part: &MessagePart<'_>) -> Option<String> {
     (!known).then(|| charset.to_owned())
 }
 
+/// The boundary of a multipart part whose closing delimiter is missing (empty when the part
+/// names no boundary at all); `None` when all is well or the part is not multipart.
 fn unclosed_boundary(part: &MessagePart<'_>, raw: &[u8]) -> Option<String> {
-    if !matches!(part.body, PartType::Multipart(_)) {
+    let content_type = part.content_type()?;
+    if !content_type.ctype().eq_ignore_ascii_case("multipart") {
         return None;
     }
-    let boundary = part.content_type()?.attribute("boundary")?;
+    let Some(boundary) = content_type.attribute("boundary") else {
+        return Some(String::new());
+    };
     let closing = format!("--{boundary}--");
     // Searched backwards from the end: a closing boundary sits near the end of its part, so a
     // well-formed 30 MB message costs a few comparisons, and only a broken one a full scan.

@@ -152,3 +152,14 @@ fn a_head_gives_the_envelope_and_a_snippet_without_a_mime_summary() {
     assert_eq!(parsed.mime, MimeSummary::default());
     assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
 }
+
+#[test]
+fn a_multipart_without_boundary_is_noted() {
+    let raw = b"Subject: nb\r\nContent-Type: multipart/mixed\r\n\r\nwhat now?\r\n";
+    let parsed = parse_message(raw);
+    assert!(
+        parsed.problems.iter().any(|p| p.contains("no boundary")),
+        "{:?}",
+        parsed.problems
+    );
+}

@@ -52,7 +52,9 @@ async fn initial_sync_stores_every_mailbox_with_its_messages_and_events() {
         let names: Vec<&str> = mailboxes.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(
             names,
-            ["Archive", "Drafts", "INBOX", "Junk", "Sent", "Trash", "Work"]
+            [
+                "Archive", "Drafts", "INBOX", "Junk", "Sent", "Trash", "Work"
+            ]
         );
         assert_eq!(world.mailbox("INBOX").await.role, Some(MailboxRole::Inbox));
         assert_eq!(world.mailbox("Sent").await.role, Some(MailboxRole::Sent));
@@ -65,7 +67,10 @@ async fn initial_sync_stores_every_mailbox_with_its_messages_and_events() {
                 .values()
                 .find(|m| m.envelope.message_id.as_deref() == Some(&generated.message_id))
                 .unwrap_or_else(|| panic!("{} missing", generated.message_id));
-            assert_eq!(message.envelope.subject.as_deref(), Some(&*generated.subject));
+            assert_eq!(
+                message.envelope.subject.as_deref(),
+                Some(&*generated.subject)
+            );
             assert_eq!(
                 message.envelope.from[0].address.as_deref(),
                 Some(&*generated.from)
@@ -173,7 +178,10 @@ async fn an_interrupted_initial_sync_resumes_without_fetching_a_uid_twice() {
 
         let first = Recorder::stopping_after(1);
         let stopped = world.sync_observed(&only_inbox, &first).await;
-        assert!(matches!(stopped, Err(SyncError::Interrupted)), "{stopped:?}");
+        assert!(
+            matches!(stopped, Err(SyncError::Interrupted)),
+            "{stopped:?}"
+        );
         let uids: Vec<u32> = world.messages("INBOX").await.into_keys().collect();
         assert_eq!(uids, (26..=35).collect::<Vec<_>>());
         let state = world.mailbox("INBOX").await.sync.unwrap();
@@ -297,7 +305,10 @@ async fn a_recreated_mailbox_with_a_new_uidvalidity_is_reset_and_resynced() {
         let before = world.mailbox("Box").await.sync.unwrap().uidvalidity;
 
         world
-            .elsewhere("INBOX", &["DELETE \"Box\"", "CREATE \"Box\"", "DELETE \"Old\""])
+            .elsewhere(
+                "INBOX",
+                &["DELETE \"Box\"", "CREATE \"Box\"", "DELETE \"Old\""],
+            )
             .await;
         world.fill("Box", &world.generate(603, 2)).await;
         world.fill("Fresh", &world.generate(604, 1)).await;
@@ -350,9 +361,21 @@ async fn head_mode_stores_no_body_and_lists_attachments_from_bodystructure() {
         for (uid, generated) in (1..).zip(&generated) {
             let message = &stored[&uid];
             assert!(!message.has_body);
-            assert_eq!(message.envelope.subject.as_deref(), Some(&*generated.subject));
-            assert!(message.snippet.as_deref().is_some_and(|s| s.starts_with("Hi,")));
-            let filename = message.mime.attachments.first().and_then(|a| a.filename.clone());
+            assert_eq!(
+                message.envelope.subject.as_deref(),
+                Some(&*generated.subject)
+            );
+            assert!(
+                message
+                    .snippet
+                    .as_deref()
+                    .is_some_and(|s| s.starts_with("Hi,"))
+            );
+            let filename = message
+                .mime
+                .attachments
+                .first()
+                .and_then(|a| a.filename.clone());
             assert_eq!(filename, generated.attachment, "UID {uid}");
         }
     })
@@ -392,7 +415,10 @@ async fn a_mailbox_of_broken_messages_syncs_with_each_one_listed() {
 
             let stored = world.messages("Broken").await;
             assert_eq!(stored.len(), BROKEN.len(), "{bodies:?}");
-            let noted = stored.values().filter(|m| m.parse_problems.is_some()).count();
+            let noted = stored
+                .values()
+                .filter(|m| m.parse_problems.is_some())
+                .count();
             for message in stored.values() {
                 eprintln!(
                     "{bodies:?} UID {} {:?}: {:?}",
@@ -401,10 +427,28 @@ async fn a_mailbox_of_broken_messages_syncs_with_each_one_listed() {
             }
             if bodies == BodiesMode::Full {
                 assert!(noted >= 5, "only {noted} annotated");
-                assert!(stored[&2].parse_problems.as_deref().unwrap().contains("boundary"));
-                assert!(stored[&3].parse_problems.as_deref().unwrap().contains("8-bit"));
+                assert!(
+                    stored[&2]
+                        .parse_problems
+                        .as_deref()
+                        .unwrap()
+                        .contains("boundary")
+                );
+                assert!(
+                    stored[&3]
+                        .parse_problems
+                        .as_deref()
+                        .unwrap()
+                        .contains("8-bit")
+                );
             } else {
-                assert!(stored[&3].parse_problems.as_deref().unwrap().contains("8-bit"));
+                assert!(
+                    stored[&3]
+                        .parse_problems
+                        .as_deref()
+                        .unwrap()
+                        .contains("8-bit")
+                );
             }
             assert_eq!(stored[&1].snippet.as_deref(), Some("Hello"));
         }

@@ -70,7 +70,11 @@ impl World {
 
     /// A session as this user over IMAPS.
     pub async fn session(&self) -> ImapSession {
-        let endpoint = endpoint(dovecot(), dovecot().imaps_addr(), postern_sync::Security::Tls);
+        let endpoint = endpoint(
+            dovecot(),
+            dovecot().imaps_addr(),
+            postern_sync::Security::Tls,
+        );
         let client = connect(&endpoint, &timeouts()).await.unwrap();
         authenticate(client, &password(&self.user, PASSWORD))
             .await
@@ -124,6 +128,12 @@ impl World {
             .into_iter()
             .find(|m| m.name == name)
             .unwrap_or_else(|| panic!("no mailbox {name}"))
+    }
+
+    /// How many messages of `mailbox` are stored.
+    pub async fn messages_count(&self, mailbox: &str) -> u64 {
+        let mailbox = self.mailbox(mailbox).await;
+        self.store.messages().count(mailbox.id).await.unwrap()
     }
 
     /// Every stored message of `mailbox`, by UID.

@@ -15,6 +15,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 use std::fmt;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
 /// The file read when `--config` / `POSTERN_CONFIG` are not given, if it exists.
@@ -132,6 +133,10 @@ pub struct ApiConfig {
     pub public_url: Option<String>,
     /// The per-request time limit, in seconds.
     pub request_timeout_secs: u64,
+    /// Requests per second per API token.
+    pub rate_limit_per_second: NonZeroU32,
+    /// Burst per API token.
+    pub rate_limit_burst: NonZeroU32,
 }
 
 /// `[oauth]`, resolved.
@@ -215,6 +220,18 @@ impl Config {
                 reason: "must be at least 1".to_owned(),
             });
         }
+        let rate_limit_per_second = positive(
+            raw.api.rate_limit_per_second,
+            100,
+            "api.rate_limit_per_second",
+            &mut errors,
+        );
+        let rate_limit_burst = positive(
+            raw.api.rate_limit_burst,
+            200,
+            "api.rate_limit_burst",
+            &mut errors,
+        );
         let return_url = raw.oauth.return_url;
         if let Some(url) = &return_url
             && !(url.starts_with("https://") || url.starts_with("http://"))
@@ -239,6 +256,8 @@ impl Config {
                 .unwrap_or_else(|| data_dir.join("master.key")),
             api: ApiConfig {
                 public_url: raw.api.public_url,
+                rate_limit_per_second,
+                rate_limit_burst,
                 request_timeout_secs,
             },
             data_dir,
@@ -263,6 +282,23 @@ impl Config {
     pub fn to_redacted_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|error| format!("# cannot render: {error}\n"))
     }
+}
+
+/// A setting that must be at least 1, with its default.
+fn positive(
+    value: Option<u32>,
+    default: u32,
+    key: &'static str,
+    errors: &mut Vec<ConfigError>,
+) -> NonZeroU32 {
+    let value = value.unwrap_or(default);
+    NonZeroU32::new(value).unwrap_or_else(|| {
+        errors.push(ConfigError::Invalid {
+            key,
+            reason: "must be at least 1".to_owned(),
+        });
+        NonZeroU32::MIN
+    })
 }
 
 /// Reads the explicit file (which must exist) or `./postern.toml` (which may not).

@@ -49,6 +49,10 @@ pub struct RawApi {
     pub public_url: Option<String>,
     /// Seconds a request may take before the server answers 503. Default 30.
     pub request_timeout_secs: Option<u64>,
+    /// Requests per second each API token may make. Default 100.
+    pub rate_limit_per_second: Option<u32>,
+    /// Requests a token may make at once above that rate. Default 200.
+    pub rate_limit_burst: Option<u32>,
 }
 
 /// `[oauth]`
@@ -95,6 +99,11 @@ impl RawConfig {
                     .api
                     .request_timeout_secs
                     .or(self.api.request_timeout_secs),
+                rate_limit_per_second: over
+                    .api
+                    .rate_limit_per_second
+                    .or(self.api.rate_limit_per_second),
+                rate_limit_burst: over.api.rate_limit_burst.or(self.api.rate_limit_burst),
             },
             oauth: RawOAuth {
                 return_url: over.oauth.return_url.or(self.oauth.return_url),

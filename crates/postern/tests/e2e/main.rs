@@ -7,3 +7,4 @@ mod cli;
 mod oauth_http;
 mod server;
 mod support;
+mod tokens_http;

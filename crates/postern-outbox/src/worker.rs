@@ -1,0 +1,258 @@
+//! The workers: claim due items, send them, and record what happened.
+//!
+//! Purpose: the loop that moves an item from `queued` to `sent` or `failed`: claim under a lease,
+//! check the account's rate limit, attempt delivery to the recipients still open, classify, and
+//! end the attempt in the store (`mark_sent`, `mark_retry` with exponential back-off and jitter,
+//! `mark_failed`, or `release` when the rate limit says wait).
+//! Non-goal: composing or validating messages (done before they are queued).
+//! Key decisions:
+//! - Nothing is kept in memory between claims: a crash loses only leases, and their items come
+//!   back when the leases expire.
+//! - A worker does not start an item with less than half its lease left; it gives it back, so a
+//!   slow batch does not let a lease lapse mid-send (another worker would send it again).
+//! - On shutdown a worker finishes the item it is sending and gives back the rest of its batch.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use postern_store::{
+    Account, ClaimedOutboxItem, OutboxItem, OutboxLease, RecipientResult, RecipientStatus,
+    SmtpEnvelope, Store, StoreError,
+};
+use tokio::sync::{Notify, watch};
+
+use crate::OutboxConfig;
+use crate::classify::{Outcome, classify_transaction, is_open};
+use crate::rate::RateLimiter;
+use crate::sender::Sender;
+
+/// What every worker shares.
+pub(crate) struct WorkerContext {
+    pub(crate) store: Store,
+    pub(crate) config: OutboxConfig,
+    pub(crate) sender: Sender,
+    pub(crate) limiter: RateLimiter,
+    /// Signalled on every submission, so idle workers do not wait for the next poll.
+    pub(crate) wake: Notify,
+}
+
+/// Runs one worker until `shutdown` turns true.
+pub(crate) async fn run(context: Arc<WorkerContext>, mut shutdown: watch::Receiver<bool>) {
+    let config = &context.config;
+    while !*shutdown.borrow() {
+        let claimed = context
+            .store
+            .outbox()
+            .claim_due(Utc::now(), config.claim_batch, config.lease)
+            .await;
+        match claimed {
+            Ok(items) if !items.is_empty() => process_batch(&context, items, &shutdown).await,
+            Ok(_) => {
+                tokio::select! {
+                    () = context.wake.notified() => {}
+                    () = tokio::time::sleep(config.poll_interval) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "claiming outbox items failed; trying again");
+                tokio::select! {
+                    () = tokio::time::sleep(config.poll_interval) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+    }
+}
+
+async fn process_batch(
+    context: &WorkerContext,
+    items: Vec<ClaimedOutboxItem>,
+    shutdown: &watch::Receiver<bool>,
+) {
+    for claimed in items {
+        let half_lease = TimeDelta::from_std(context.config.lease / 2).unwrap_or(TimeDelta::MAX);
+        let stopping = *shutdown.borrow();
+        if stopping || claimed.lease.expires_at - Utc::now() < half_lease {
+            give_back(context, &claimed.lease, Utc::now()).await;
+            continue;
+        }
+        if let Err(error) = process(context, &claimed).await {
+            // The lease stays; the item comes back when it expires.
+            tracing::error!(item = %claimed.item.id, %error, "recording an outbox attempt failed");
+        }
+    }
+}
+
+/// One attempt at one item.
+async fn process(context: &WorkerContext, claimed: &ClaimedOutboxItem) -> Result<(), StoreError> {
+    let item = &claimed.item;
+    let Some(account) = context.store.accounts().get(&item.account_id).await? else {
+        let error = "the account no longer exists";
+        return finish(context, claimed, Outcome::Fail(error.to_owned()), None).await;
+    };
+    if let Err(wait) = context.limiter.try_take(&account.id) {
+        tracing::debug!(item = %item.id, ?wait, "rate limit reached; back to the queue");
+        give_back(context, &claimed.lease, Utc::now() + delta(wait)).await;
+        return Ok(());
+    }
+    let (outcome, results) = attempt(context, &account, claimed).await;
+    finish(context, claimed, outcome, Some(results)).await
+}
+
+/// Sends to the recipients still open; the outcome and the updated per-recipient results.
+async fn attempt(
+    context: &WorkerContext,
+    account: &Account,
+    claimed: &ClaimedOutboxItem,
+) -> (Outcome, Vec<RecipientResult>) {
+    let item = &claimed.item;
+    let results = current_results(item);
+    let envelope = SmtpEnvelope {
+        from: item.envelope.from.clone(),
+        recipients: results
+            .iter()
+            .filter(|r| is_open(r))
+            .map(|r| r.address.clone())
+            .collect(),
+    };
+    match context
+        .sender
+        .deliver(account, &envelope, &claimed.raw)
+        .await
+    {
+        Ok(transaction) => {
+            let (results, outcome) = classify_transaction(&results, &transaction);
+            (outcome, results)
+        }
+        Err(error) => (error.outcome(), results),
+    }
+}
+
+/// The item's results, with one `pending` entry for any envelope recipient that has none.
+fn current_results(item: &OutboxItem) -> Vec<RecipientResult> {
+    item.envelope
+        .recipients
+        .iter()
+        .map(|address| {
+            item.recipients
+                .iter()
+                .find(|r| r.address.eq_ignore_ascii_case(address))
+                .cloned()
+                .unwrap_or_else(|| RecipientResult::pending(address.clone()))
+        })
+        .collect()
+}
+
+/// How an attempt is recorded.
+#[derive(Debug, PartialEq, Eq)]
+enum Record {
+    Sent,
+    Retry(String),
+    Failed(String),
+}
+
+/// The record an outcome calls for after attempt number `attempts`. A message that reached some
+/// recipients is `sent` even when the others refused or ran out of attempts: it went out, and
+/// the per-recipient results say who does not have it.
+fn decide(outcome: Outcome, attempts: u32, max_attempts: u32, delivered: bool) -> Record {
+    match outcome {
+        Outcome::Sent => Record::Sent,
+        Outcome::Retry(reason) if attempts < max_attempts => Record::Retry(reason),
+        _ if delivered => Record::Sent,
+        Outcome::Retry(reason) => {
+            Record::Failed(format!("gave up after {attempts} attempts: {reason}"))
+        }
+        Outcome::Fail(reason) => Record::Failed(reason),
+        Outcome::TokenRejected => Record::Failed("the server rejected the access token".to_owned()),
+    }
+}
+
+/// Ends the attempt in the store as the outcome says.
+async fn finish(
+    context: &WorkerContext,
+    claimed: &ClaimedOutboxItem,
+    outcome: Outcome,
+    results: Option<Vec<RecipientResult>>,
+) -> Result<(), StoreError> {
+    let outbox = context.store.outbox();
+    let (lease, item) = (&claimed.lease, &claimed.item);
+    let results = results.unwrap_or_else(|| current_results(item));
+    let delivered = results
+        .iter()
+        .any(|r| r.status == RecipientStatus::Accepted);
+    let recorded = match decide(
+        outcome,
+        item.attempts,
+        context.config.max_attempts,
+        delivered,
+    ) {
+        Record::Sent => outbox.mark_sent(lease, results).await?,
+        Record::Retry(reason) => {
+            let next = Utc::now() + delta(context.config.retry_delay(item.attempts));
+            tracing::info!(item = %item.id, attempts = item.attempts, %next, %reason, "send deferred");
+            outbox.mark_retry(lease, next, &reason, results).await?
+        }
+        Record::Failed(reason) => {
+            tracing::warn!(item = %item.id, %reason, "send failed");
+            outbox.mark_failed(lease, &reason, results).await?
+        }
+    };
+    match recorded {
+        Some(item) => log_recorded(&item),
+        None => {
+            tracing::warn!(item = %claimed.item.id, "lease lost before the outcome was recorded")
+        }
+    }
+    Ok(())
+}
+
+fn log_recorded(item: &OutboxItem) {
+    tracing::debug!(item = %item.id, status = %item.status, attempts = item.attempts, "outbox item updated");
+}
+
+/// Gives the item back untried, due at `at`.
+async fn give_back(context: &WorkerContext, lease: &OutboxLease, at: DateTime<Utc>) {
+    if let Err(error) = context.store.outbox().release(lease, at).await {
+        tracing::warn!(item = %lease.item_id, %error, "giving an item back failed; its lease will expire");
+    }
+}
+
+fn delta(duration: Duration) -> TimeDelta {
+    TimeDelta::from_std(duration).unwrap_or(TimeDelta::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_until_the_last_attempt_then_fail_unless_someone_has_it() {
+        let retry = || Outcome::Retry("451 later".to_owned());
+        assert_eq!(
+            decide(retry(), 1, 3, false),
+            Record::Retry("451 later".into())
+        );
+        assert_eq!(
+            decide(retry(), 3, 3, false),
+            Record::Failed("gave up after 3 attempts: 451 later".into())
+        );
+        assert_eq!(decide(retry(), 3, 3, true), Record::Sent);
+        assert_eq!(decide(Outcome::Sent, 9, 3, true), Record::Sent);
+    }
+
+    #[test]
+    fn permanent_failures_are_not_retried() {
+        let fail = Outcome::Fail("550 no".to_owned());
+        assert_eq!(
+            decide(fail.clone(), 1, 8, false),
+            Record::Failed("550 no".into())
+        );
+        assert_eq!(decide(fail, 1, 8, true), Record::Sent);
+        assert!(matches!(
+            decide(Outcome::TokenRejected, 1, 8, false),
+            Record::Failed(_)
+        ));
+    }
+}
