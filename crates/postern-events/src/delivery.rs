@@ -325,6 +325,10 @@ impl Worker {
             let mut held_back: HashSet<Option<String>> = HashSet::new();
             let mut records = Vec::new();
             for item in &due {
+                if self.changed_since(current) {
+                    // Disabled, deleted or re-targeted meanwhile: re-read before sending more.
+                    break;
+                }
                 if held_back.contains(&item.delivery.account_id) {
                     continue;
                 }
@@ -354,10 +358,15 @@ impl Worker {
                 }
             }
             store.webhooks().record_attempts(&records).await?;
-            if stopping(shutdown) {
+            if stopping(shutdown) || self.changed_since(current) {
                 return Ok(());
             }
         }
+    }
+
+    /// True when the service changed a webhook after `current` was read.
+    fn changed_since(&self, current: &Current) -> bool {
+        self.deliverer.config_version.load(Ordering::Acquire) != current.version
     }
 
     /// The webhook's signing secret, opened.

@@ -171,7 +171,7 @@ fn oauth_challenges_decide_between_refresh_and_failure() {
         decode_oauth_error(br#"{"status":"401","schemes":"bearer","scope":"mail"}"#).unwrap();
     let expired = SmtpError::AuthRejected {
         reply: reply(535, "5.7.8 Authentication failed."),
-        challenge: Some(dovecot),
+        challenge: Some(Box::new(dovecot)),
     };
     assert_eq!(classify_error(&expired), Outcome::TokenRejected);
     let google = decode_oauth_error(
@@ -180,7 +180,7 @@ fn oauth_challenges_decide_between_refresh_and_failure() {
     .unwrap();
     let scope = SmtpError::AuthRejected {
         reply: reply(535, "5.7.8 Username and Password not accepted."),
-        challenge: Some(google),
+        challenge: Some(Box::new(google)),
     };
     let Outcome::Fail(why) = classify_error(&scope) else {
         panic!("scope problems are not retried");

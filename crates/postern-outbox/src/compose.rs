@@ -186,15 +186,15 @@ pub struct EnvelopeInput {
 /// What can be submitted: a structured request or a raw message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Submission {
-    /// Built by Postern.
-    Structured(SendRequest),
+    /// Built by Postern (boxed: it is much larger than a raw request).
+    Structured(Box<SendRequest>),
     /// Sent as given (Bcc stripped).
     Raw(RawRequest),
 }
 
 impl From<SendRequest> for Submission {
     fn from(request: SendRequest) -> Self {
-        Submission::Structured(request)
+        Submission::Structured(Box::new(request))
     }
 }
 
@@ -215,7 +215,7 @@ impl Submission {
         let parsed = if is_raw {
             serde_json::from_value(body).map(Submission::Raw)
         } else {
-            serde_json::from_value(body).map(Submission::Structured)
+            serde_json::from_value(body).map(|request| Submission::Structured(Box::new(request)))
         };
         parsed.map_err(|error| vec![field("body", error.to_string())])
     }

@@ -167,12 +167,12 @@ pub enum SmtpError {
 
     /// Occurs when the server refuses the login. With an OAuth mechanism `challenge` holds the
     /// JSON the server explained itself with (see [`SmtpError::token_rejected`]).
-    #[error("the server refused the login: {reply}{}", challenge_text(.challenge.as_ref()))]
+    #[error("the server refused the login: {reply}{}", challenge_text(.challenge.as_deref()))]
     AuthRejected {
         /// The final reply (`535 5.7.8 …`, `454 4.7.0 …`).
         reply: Reply,
-        /// The decoded OAuth error challenge, if the server sent one.
-        challenge: Option<OAuthErrorChallenge>,
+        /// The decoded OAuth error challenge, if the server sent one (boxed: it is large and rare).
+        challenge: Option<Box<OAuthErrorChallenge>>,
     },
 
     /// Occurs when the mechanism the account uses is not among those the server offers.

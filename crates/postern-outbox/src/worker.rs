@@ -37,7 +37,7 @@ pub(crate) struct WorkerContext {
     pub(crate) wake: Notify,
 }
 
-/// Runs one worker until `shutdown` turns true.
+/// Runs one worker until `shutdown` turns true (or its sender is dropped).
 pub(crate) async fn run(context: Arc<WorkerContext>, mut shutdown: watch::Receiver<bool>) {
     let config = &context.config;
     while !*shutdown.borrow() {
@@ -52,14 +52,14 @@ pub(crate) async fn run(context: Arc<WorkerContext>, mut shutdown: watch::Receiv
                 tokio::select! {
                     () = context.wake.notified() => {}
                     () = tokio::time::sleep(config.poll_interval) => {}
-                    _ = shutdown.changed() => {}
+                    changed = shutdown.changed() => if changed.is_err() { return },
                 }
             }
             Err(error) => {
                 tracing::warn!(%error, "claiming outbox items failed; trying again");
                 tokio::select! {
                     () = tokio::time::sleep(config.poll_interval) => {}
-                    _ = shutdown.changed() => {}
+                    changed = shutdown.changed() => if changed.is_err() { return },
                 }
             }
         }

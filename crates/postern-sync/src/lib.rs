@@ -1,6 +1,13 @@
 //! The IMAP side of Postern: connections, the per-account supervisor, initial and incremental sync, IDLE.
 //!
-//! Today only the **connection layer** exists, the part the sync engine is built on:
+//! Two layers exist today; the per-account supervisor (reconnects, IDLE, scheduling) comes next.
+//!
+//! The **sync engine**, [`engine`]: [`sync_account`] runs one pass over an account on a session,
+//! bringing the store's mailboxes and messages (with their events) in step with the server, resumable
+//! batch by batch. Its decisions are pure functions ([`engine::plan`], [`engine::discovery`],
+//! [`engine::interpret`], [`engine::parse`]), tested without sockets.
+//!
+//! The **connection layer**, which the engine is built on:
 //!
 //! - [`conn`]: [`connect`] an [`ImapEndpoint`] (implicit TLS, STARTTLS, or plaintext to loopback only)
 //!   and [`authenticate`] with a [`Login`] (OAuth XOAUTH2 / OAUTHBEARER or a password), every step under
@@ -32,9 +39,10 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Non-goal: talking to the store or the token manager. This crate gets endpoints and credentials handed
-//! in and reports typed errors; deciding to refresh, back off or mark an account belongs to its callers
-//! (the supervisor, later in this crate, and `postern-auth`'s token manager).
+//! Non-goal: deciding when to connect, refresh, back off or mark an account. The connection layer gets
+//! endpoints and credentials handed in and reports typed errors; the engine is handed a logged-in session
+//! and the store, and reports [`SyncError`]; the supervisor (later in this crate) and `postern-auth`'s
+//! token manager decide what happens next.
 //!
 //! Key decision: async-imap does the protocol work, wrapped so that no caller sees its quirks (no STARTTLS,
 //! untyped `NO` text, SASL error challenges, no timeouts); `postern-auth` builds every SASL byte.

@@ -14,7 +14,7 @@ use postern_sync::{Capabilities, ImapEndpoint, ImapError, Timeouts, authenticate
 use tokio::net::TcpStream;
 
 use super::credentials::{AccountLogin, oauth_mechanism};
-use super::{DoctorOptions, HostPort, Steps, ca_buf, network};
+use super::{DoctorOptions, HostPort, Steps, network};
 use crate::catalogue::{self, Observation};
 use crate::probe::imap_plain;
 use crate::probe::tls::{self, EXPIRY_WARNING_DAYS, ProbeFailure, TlsFacts};
@@ -65,7 +65,7 @@ fn endpoint(server: &HostPort, ca_file: Option<&Path>) -> ImapEndpoint {
         Security::None => postern_sync::Security::None,
     };
     let endpoint = ImapEndpoint::new(server.host.clone(), server.port, security);
-    match ca_buf(ca_file) {
+    match ca_file {
         Some(path) => endpoint.with_ca_file(path),
         None => endpoint,
     }

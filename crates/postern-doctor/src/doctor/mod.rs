@@ -28,7 +28,7 @@ mod smtp;
 mod token;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
@@ -205,6 +205,16 @@ impl Steps {
         self.0.push(step);
     }
 
+    /// Marks those of `names` that have no step yet as not run because of `reason`.
+    pub fn skip_unrecorded(&mut self, names: &[StepName], reason: &str) {
+        let missing: Vec<StepName> = names
+            .iter()
+            .copied()
+            .filter(|name| self.0.iter().all(|step| step.name != *name))
+            .collect();
+        self.skip(&missing, reason);
+    }
+
     /// Marks `names` as not run because of `reason`.
     pub fn skip(&mut self, names: &[StepName], reason: &str) {
         for name in names {
@@ -237,7 +247,7 @@ pub async fn diagnose_account(account: &Account, deps: &DoctorDeps) -> Report {
         &mut steps,
         &smtp_server,
         ca_path(&account.smtp),
-        Some(smtp::Auth::from(&login)),
+        Some(&login),
         Some(&account.email),
         options,
     )
@@ -281,11 +291,6 @@ pub async fn diagnose_endpoints(
 
 fn ca_path(endpoint: &postern_store::Endpoint) -> Option<&Path> {
     endpoint.ca_file.as_deref().map(Path::new)
-}
-
-/// Owned variant of [`ca_path`] for the IMAP client.
-pub(crate) fn ca_buf(ca_file: Option<&Path>) -> Option<PathBuf> {
-    ca_file.map(Path::to_path_buf)
 }
 
 #[cfg(test)]

@@ -25,44 +25,28 @@ use crate::report::{Status, Step, StepName};
 use crate::smtp::auth::{AuthOutcome, authenticate};
 use crate::smtp::{Reply, SmtpConn};
 
-/// The credentials of the AUTH step.
-pub(super) struct Auth {
-    login: AccountLogin,
-}
-
-impl From<&AccountLogin> for Auth {
-    fn from(login: &AccountLogin) -> Self {
-        Auth {
-            login: login.clone(),
-        }
-    }
-}
-
-/// The steps after `from` that an early end skips, in order.
-fn remaining(from: StepName, with_auth: bool) -> Vec<StepName> {
+/// The SMTP steps after TCP, in order.
+fn later_steps(with_auth: bool) -> Vec<StepName> {
     let mut all = vec![StepName::SmtpEhlo, StepName::SmtpTls];
     if with_auth {
         all.extend([StepName::SmtpAuth, StepName::SmtpSendPath]);
     }
-    let position = all
-        .iter()
-        .position(|name| *name == from)
-        .map_or(0, |at| at + 1);
-    all.split_off(position)
+    all
 }
+
+/// A connection secured as the endpoint asks, with its last EHLO; `None` when it cannot carry a
+/// login (the failing step is recorded).
+type Secured = Option<(SmtpConn<BoxedStream>, Reply)>;
 
 pub(super) async fn check(
     steps: &mut Steps,
     server: &HostPort,
     ca_file: Option<&Path>,
-    auth: Option<Auth>,
+    auth: Option<&AccountLogin>,
     email: Option<&str>,
     options: &DoctorOptions,
 ) {
     let with_auth = auth.is_some();
-    let stop = |steps: &mut Steps, after: StepName, reason: &str| {
-        steps.skip(&remaining(after, with_auth), reason);
-    };
     let Some(tcp) = network::reach(
         steps,
         server,
@@ -72,103 +56,89 @@ pub(super) async fn check(
     )
     .await
     else {
-        let mut all = vec![StepName::SmtpEhlo, StepName::SmtpTls];
-        if with_auth {
-            all.extend([StepName::SmtpAuth, StepName::SmtpSendPath]);
+        steps.skip_unrecorded(
+            &later_steps(with_auth),
+            "no TCP connection to the SMTP server",
+        );
+        return;
+    };
+    let secured = match server.security {
+        Security::Tls => implicit_tls(steps, server, tcp, ca_file, options).await,
+        Security::StartTls => upgraded(steps, server, tcp, ca_file, options).await,
+        Security::None => plaintext(steps, server, tcp, options).await,
+    };
+    let Some((mut conn, ehlo)) = secured else {
+        steps.skip_unrecorded(&later_steps(with_auth), "no usable SMTP connection");
+        return;
+    };
+    if let Some(auth) = auth {
+        if login(steps, &mut conn, &ehlo, server, auth).await {
+            match email {
+                Some(email) => send_path(steps, &mut conn, email).await,
+                None => steps.skip(&[StepName::SmtpSendPath], "no address to check"),
+            }
+        } else {
+            steps.skip(&[StepName::SmtpSendPath], "not logged in");
         }
-        steps.skip(&all, "no TCP connection to the SMTP server");
-        return;
-    };
-    let Some((mut conn, ehlo)) = secured(steps, server, tcp, ca_file, options, with_auth).await
-    else {
-        return;
-    };
-    let Some(auth) = auth else {
-        let _ = conn.send("QUIT").await;
-        return;
-    };
-    if !login(steps, &mut conn, &ehlo, server, &auth.login).await {
-        stop(steps, StepName::SmtpAuth, "not logged in");
-        let _ = conn.send("QUIT").await;
-        return;
     }
-    match email {
-        Some(email) => send_path(steps, &mut conn, email).await,
-        None => steps.skip(&[StepName::SmtpSendPath], "no address to check"),
-    }
+    // Politeness only: the connection closes either way.
     let _ = conn.send("QUIT").await;
 }
 
-/// Greeting, EHLO and TLS in the endpoint's order; the connection and its last EHLO when usable.
-async fn secured(
+/// TLS from the first byte, then the greeting and EHLO over it.
+async fn implicit_tls(
     steps: &mut Steps,
     server: &HostPort,
     tcp: TcpStream,
     ca_file: Option<&Path>,
     options: &DoctorOptions,
-    with_auth: bool,
-) -> Option<(SmtpConn<BoxedStream>, Reply)> {
-    let bound = options.io_timeout;
-    let skip_after = |steps: &mut Steps, after: StepName, reason: &str| {
-        steps.skip(&remaining(after, with_auth), reason);
+) -> Secured {
+    let started = Instant::now();
+    let stream = match tls::handshake(tcp, &server.host, ca_file, options.io_timeout).await {
+        Ok((stream, facts)) => {
+            let step =
+                tls_step(StepName::SmtpTls, &facts, started).with_evidence_lines(facts.evidence());
+            let usable = step.status != Status::Fail;
+            steps.push(step);
+            if !usable {
+                return None;
+            }
+            stream
+        }
+        Err(failure) => {
+            steps.push(probe_failure_step(StepName::SmtpTls, failure, started));
+            return None;
+        }
     };
-    match server.security {
-        Security::Tls => {
-            let started = Instant::now();
-            let stream = match tls::handshake(tcp, &server.host, ca_file, bound).await {
-                Ok((stream, facts)) => {
-                    let step = tls_step(StepName::SmtpTls, &facts, started)
-                        .with_evidence_lines(facts.evidence());
-                    let usable = step.status != Status::Fail;
-                    steps.push(step);
-                    if !usable {
-                        skip_after(steps, StepName::SmtpTls, "no trusted TLS connection");
-                        return None;
-                    }
-                    stream
-                }
-                Err(failure) => {
-                    steps.push(probe_failure_step(StepName::SmtpTls, failure, started));
-                    skip_after(steps, StepName::SmtpTls, "no TLS connection");
-                    return None;
-                }
-            };
-            let mut conn = SmtpConn::new(Box::new(stream) as BoxedStream, bound);
-            let ehlo = greet(steps, &mut conn, &options.ehlo_name).await;
-            // The EHLO step comes after TLS here; keep the report in the order things happened.
-            let Some(ehlo) = ehlo else {
-                skip_after(steps, StepName::SmtpTls, "no EHLO");
-                return None;
-            };
-            Some((conn, ehlo))
-        }
-        Security::StartTls => {
-            let mut plain = SmtpConn::new(tcp, bound);
-            let Some(ehlo) = greet(steps, &mut plain, &options.ehlo_name).await else {
-                skip_after(steps, StepName::SmtpEhlo, "no EHLO");
-                return None;
-            };
-            let upgraded = starttls(steps, plain, &ehlo, server, ca_file, options).await;
-            if upgraded.is_none() {
-                skip_after(steps, StepName::SmtpTls, "no trusted TLS connection");
-            }
-            upgraded
-        }
-        Security::None => {
-            let mut conn = SmtpConn::new(Box::new(tcp) as BoxedStream, bound);
-            let ehlo = greet(steps, &mut conn, &options.ehlo_name).await;
-            let Some(ehlo) = ehlo else {
-                skip_after(steps, StepName::SmtpEhlo, "no EHLO");
-                return None;
-            };
-            steps.push(plaintext_step(StepName::SmtpTls, server));
-            if !server.is_loopback() {
-                skip_after(steps, StepName::SmtpTls, "no TLS to a remote host");
-                return None;
-            }
-            Some((conn, ehlo))
-        }
-    }
+    let mut conn = SmtpConn::new(Box::new(stream) as BoxedStream, options.io_timeout);
+    let ehlo = greet(steps, &mut conn, &options.ehlo_name).await?;
+    Some((conn, ehlo))
+}
+
+/// Greeting and EHLO in plain text, then STARTTLS and EHLO again.
+async fn upgraded(
+    steps: &mut Steps,
+    server: &HostPort,
+    tcp: TcpStream,
+    ca_file: Option<&Path>,
+    options: &DoctorOptions,
+) -> Secured {
+    let mut plain = SmtpConn::new(tcp, options.io_timeout);
+    let ehlo = greet(steps, &mut plain, &options.ehlo_name).await?;
+    starttls(steps, plain, &ehlo, server, ca_file, options).await
+}
+
+/// No TLS at all: allowed to a loopback host only.
+async fn plaintext(
+    steps: &mut Steps,
+    server: &HostPort,
+    tcp: TcpStream,
+    options: &DoctorOptions,
+) -> Secured {
+    let mut conn = SmtpConn::new(Box::new(tcp) as BoxedStream, options.io_timeout);
+    let ehlo = greet(steps, &mut conn, &options.ehlo_name).await?;
+    steps.push(plaintext_step(StepName::SmtpTls, server));
+    server.is_loopback().then_some((conn, ehlo))
 }
 
 /// Reads the greeting and says EHLO; the EHLO reply when both were positive.
@@ -468,19 +438,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_early_end_skips_the_steps_after_it() {
-        assert_eq!(
-            remaining(StepName::SmtpEhlo, true),
-            [
-                StepName::SmtpTls,
-                StepName::SmtpAuth,
-                StepName::SmtpSendPath
-            ]
-        );
-        assert_eq!(remaining(StepName::SmtpTls, false), Vec::<StepName>::new());
-        assert_eq!(
-            remaining(StepName::SmtpAuth, true),
-            [StepName::SmtpSendPath]
-        );
+    fn auth_and_send_path_are_steps_only_with_credentials() {
+        assert_eq!(later_steps(false), [StepName::SmtpEhlo, StepName::SmtpTls]);
+        assert_eq!(later_steps(true).len(), 4);
     }
 }

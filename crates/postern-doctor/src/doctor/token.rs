@@ -44,66 +44,54 @@ enum Call {
     ClientCredentials,
 }
 
+/// Why no call can be made.
+enum Missing {
+    NeverAuthorized,
+    NoRefreshToken,
+}
+
 pub(super) async fn check(
     steps: &mut Steps,
     account: &Account,
     ctx: &AuthContext,
     options: &DoctorOptions,
 ) -> TokenState {
-    let started = Instant::now();
+    let (step, state) = diagnose(account, ctx, options, Instant::now()).await;
+    steps.push(step);
+    state
+}
+
+async fn diagnose(
+    account: &Account,
+    ctx: &AuthContext,
+    options: &DoctorOptions,
+    started: Instant,
+) -> (Step, TokenState) {
     let fail = |summary: &str| Step::new(StepName::Token, Status::Fail, started.elapsed(), summary);
     let app_only = match &account.auth {
         AccountAuth::Password { .. } => {
-            steps.push(Step::skipped(
-                StepName::Token,
-                "password account: no OAuth token",
-            ));
-            return TokenState::default();
+            let skipped = Step::skipped(StepName::Token, "password account: no OAuth token");
+            return (skipped, TokenState::default());
         }
         AccountAuth::OAuth2App { .. } => true,
         AccountAuth::OAuth2 { .. } => false,
     };
     let stored = match load(account, ctx).await {
         Ok(stored) => stored,
-        Err(reason) => {
-            steps.push(fail(&reason));
-            return TokenState::default();
-        }
+        Err(reason) => return (fail(&reason), TokenState::default()),
     };
     let mut evidence = describe(account, &stored);
     let current = TokenState {
         token: stored.access.clone(),
         just_refreshed: false,
     };
-    let call = match (app_only, &stored.access, &stored.refresh) {
-        (true, _, _) => Call::ClientCredentials,
-        (false, _, Some(refresh)) => Call::Refresh(refresh.clone()),
-        (false, None, None) => {
-            let step = fail("the account has no token: it was never authorized")
-                .with_evidence_lines(evidence)
-                .with_fix(format!(
-                    "Complete the authorization (POST /v1/accounts/{}/reauthorize gives a new link).",
-                    account.id
-                ));
-            steps.push(step);
-            return current;
-        }
-        (false, Some(_), None) => {
-            let step = fail("no refresh token: the access token cannot be renewed")
-                .with_evidence_lines(evidence)
-                .explained_by(catalogue::explain(&Observation::Condition(
-                    Condition::NoRefreshToken,
-                )));
-            steps.push(step);
-            return current;
-        }
+    let call = match plan(app_only, &stored) {
+        Ok(call) => call,
+        Err(missing) => return (missing_step(missing, account, evidence, started), current),
     };
     let (app, client) = match client(account, ctx, &mut evidence).await {
         Ok(found) => found,
-        Err(reason) => {
-            steps.push(fail(&reason).with_evidence_lines(evidence));
-            return current;
-        }
+        Err(reason) => return (fail(&reason).with_evidence_lines(evidence), current),
     };
     let answer = tokio::time::timeout(options.token_timeout, async {
         match &call {
@@ -112,29 +100,62 @@ pub(super) async fn check(
         }
     })
     .await;
+    let usable = still_valid(stored.grant.as_ref());
     match answer {
-        Ok(Ok(grant)) => refreshed(steps, account, ctx, &grant, evidence, started).await,
-        Ok(Err(error)) => {
-            let usable = still_valid(stored.grant.as_ref());
-            steps.push(refresh_failed(&error, usable, evidence, started));
-            current
-        }
+        Ok(Ok(grant)) => refreshed(account, ctx, &grant, evidence, started).await,
+        Ok(Err(error)) => (refresh_failed(&error, usable, evidence, started), current),
         Err(_elapsed) => {
-            let usable = still_valid(stored.grant.as_ref());
-            let entry =
-                catalogue::explain(&Observation::Condition(Condition::TokenEndpointUnreachable));
-            let status = if usable { Status::Warn } else { Status::Fail };
-            let summary = format!(
-                "the token endpoint did not answer within {:?}",
-                options.token_timeout
-            );
-            let step = Step::new(StepName::Token, status, started.elapsed(), summary)
-                .with_evidence_lines(evidence)
-                .explained_by(entry);
-            steps.push(step);
-            current
+            let step = timed_out(options, usable, started).with_evidence_lines(evidence);
+            (step, current)
         }
     }
+}
+
+/// App-only accounts ask for a new token with the app's credentials; user grants need a refresh token.
+fn plan(app_only: bool, stored: &Stored) -> Result<Call, Missing> {
+    match (app_only, &stored.access, &stored.refresh) {
+        (true, _, _) => Ok(Call::ClientCredentials),
+        (false, _, Some(refresh)) => Ok(Call::Refresh(refresh.clone())),
+        (false, None, None) => Err(Missing::NeverAuthorized),
+        (false, Some(_), None) => Err(Missing::NoRefreshToken),
+    }
+}
+
+fn missing_step(
+    missing: Missing,
+    account: &Account,
+    evidence: Vec<String>,
+    started: Instant,
+) -> Step {
+    let fail = |summary: &str| Step::new(StepName::Token, Status::Fail, started.elapsed(), summary);
+    match missing {
+        Missing::NeverAuthorized => fail("the account has no token: it was never authorized")
+            .with_evidence_lines(evidence)
+            .with_fix(format!(
+                "Complete the authorization (POST /v1/accounts/{}/reauthorize gives a new link).",
+                account.id
+            )),
+        Missing::NoRefreshToken => fail("no refresh token: the access token cannot be renewed")
+            .with_evidence_lines(evidence)
+            .explained_by(catalogue::explain(&Observation::Condition(
+                Condition::NoRefreshToken,
+            ))),
+    }
+}
+
+fn timed_out(options: &DoctorOptions, current_still_valid: bool, started: Instant) -> Step {
+    let status = if current_still_valid {
+        Status::Warn
+    } else {
+        Status::Fail
+    };
+    let summary = format!(
+        "the token endpoint did not answer within {:?}",
+        options.token_timeout
+    );
+    Step::new(StepName::Token, status, started.elapsed(), summary).explained_by(catalogue::explain(
+        &Observation::Condition(Condition::TokenEndpointUnreachable),
+    ))
 }
 
 async fn load(account: &Account, ctx: &AuthContext) -> Result<Stored, String> {
@@ -280,13 +301,12 @@ async fn client(
 }
 
 async fn refreshed(
-    steps: &mut Steps,
     account: &Account,
     ctx: &AuthContext,
     grant: &TokenGrant,
     mut evidence: Vec<String>,
     started: Instant,
-) -> TokenState {
+) -> (Step, TokenState) {
     let lifetime = grant.expires_in.map_or_else(
         || "of unknown lifetime".to_owned(),
         |ttl| format!("valid for {} min", ttl.as_secs() / 60),
@@ -307,11 +327,11 @@ async fn refreshed(
         format!("refreshing works: new access token {lifetime}"),
     )
     .with_evidence_lines(evidence);
-    steps.push(step);
-    TokenState {
+    let state = TokenState {
         token: Some(grant.access_token.clone()),
         just_refreshed: true,
-    }
+    };
+    (step, state)
 }
 
 fn refresh_failed(

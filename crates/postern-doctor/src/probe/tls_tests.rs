@@ -1,4 +1,5 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The probe against an in-memory TLS server presenting the test PKI's `localhost` certificate:
+//! trusted, untrusted, misnamed, and a plaintext answer to the handshake.
 
 use std::sync::Arc;
 

@@ -90,7 +90,6 @@ fn base64_line(prefix: &str, bytes: &[u8]) -> SecretString {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use std::time::Duration;
 

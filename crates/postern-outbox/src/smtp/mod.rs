@@ -181,7 +181,7 @@ impl SmtpSession {
         &mut self,
         exchange: &mut SaslExchange,
         reply: &Reply,
-    ) -> Result<Option<postern_auth::sasl::OAuthErrorChallenge>, SmtpError> {
+    ) -> Result<Option<Box<postern_auth::sasl::OAuthErrorChallenge>>, SmtpError> {
         let text = reply.lines().first().map_or("", |line| line.trim());
         match exchange.on_challenge(text.as_bytes()) {
             Ok(Step::Respond(bytes)) => {
@@ -196,7 +196,7 @@ impl SmtpSession {
                 );
                 let line = base64_line(b"", reply);
                 self.conn.write(line.expose_secret(), Stage::Auth).await?;
-                Ok(Some(challenge))
+                Ok(Some(Box::new(challenge)))
             }
             Err(error) => {
                 // RFC 4954: "*" cancels the exchange; the server then answers 501.

@@ -7,4 +7,6 @@
 
 mod faults;
 mod send;
+mod store;
+mod submit;
 mod support;

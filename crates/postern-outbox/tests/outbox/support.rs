@@ -21,7 +21,6 @@ use postern_testkit::dovecot::{Dovecot, DovecotConfig};
 use postern_testkit::oauth_provider::{ClientConfig, TestOAuthProvider};
 use postern_testkit::smtp_sink::{ReceivedMessage, SmtpSink};
 use postern_vault::{KeyId, MasterKey, Vault};
-use secrecy::SecretString;
 use tokio::sync::watch;
 
 pub const REDIRECT: &str = "http://127.0.0.1:9/oauth/callback";
@@ -81,7 +80,6 @@ pub struct World {
     pub _dir: tempfile::TempDir,
     pub store: Store,
     pub vault: Arc<Vault>,
-    pub tokens: TokenManager,
     pub outbox: OutboxService,
     stop: watch::Sender<bool>,
     workers: Option<Workers>,
@@ -107,13 +105,12 @@ impl World {
             http: postern_auth::oauth::http_client().unwrap(),
         };
         let tokens = TokenManager::new(Flows::new(ctx, REDIRECT.into()), RefreshPolicy::default());
-        let outbox = OutboxService::new(store.clone(), vault.clone(), tokens.clone(), config);
+        let outbox = OutboxService::new(store.clone(), vault.clone(), tokens, config);
         let (stop, _) = watch::channel(false);
         World {
             _dir: dir,
             store,
             vault,
-            tokens,
             outbox,
             stop,
             workers: None,
@@ -122,6 +119,12 @@ impl World {
 
     pub fn start_workers(&mut self) {
         self.workers = Some(self.outbox.spawn_workers(self.stop.subscribe()));
+    }
+
+    /// Starts workers again after [`World::stop_workers`].
+    pub fn restart_workers(&mut self) {
+        self.stop = watch::channel(false).0;
+        self.start_workers();
     }
 
     pub async fn stop_workers(&mut self) {
@@ -211,6 +214,22 @@ impl World {
         }
     }
 
+    /// Makes an item look `by` older, writing the database file directly (the store takes its
+    /// clock from the system).
+    pub async fn age_outbox(&self, id: &OutboxId, by: chrono::TimeDelta) {
+        let path = self._dir.path().join("postern.db");
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        sqlx::query("UPDATE outbox SET created_at = created_at - ? WHERE id = ?")
+            .bind(by.num_milliseconds())
+            .bind(id.as_str().to_owned())
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+
     /// The `kind` events of an account, oldest first.
     pub async fn events(&self, account_id: &AccountId, kind: &str) -> Vec<postern_store::Event> {
         self.store
@@ -281,9 +300,4 @@ pub fn received_by(sink: &SmtpSink, rcpt: &str) -> Vec<ReceivedMessage> {
         .into_iter()
         .filter(|m| m.rcpt_to.iter().any(|to| to.eq_ignore_ascii_case(rcpt)))
         .collect()
-}
-
-/// The secret as a `SecretString`, for readability at call sites.
-pub fn secret(text: &str) -> SecretString {
-    SecretString::from(text.to_owned())
 }

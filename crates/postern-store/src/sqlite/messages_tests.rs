@@ -1,3 +1,6 @@
+//! Tests of the message repository: replayed batches, flag and delete events, stale UIDVALIDITY,
+//! the listing cursor under concurrent inserts, cascading deletes.
+
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the right failure in a test
 
 use chrono::{DateTime, Utc};

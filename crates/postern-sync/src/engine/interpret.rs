@@ -182,8 +182,10 @@ pub fn parse_internaldate(text: &str) -> Option<DateTime<Utc>> {
         .map(|date| date.with_timezone(&Utc))
 }
 
-/// The store's message for a complete FETCH answer (flags, date, size and a body or header);
-/// `None` when the answer lacks one of them.
+/// The store's message for a FETCH answer that carries the message (its body, or its header);
+/// `None` for one that does not (an unsolicited flag update). A missing or unreadable
+/// INTERNALDATE or size is noted as a problem and replaced (by the Date header or the current
+/// time, and 0), never a reason to skip the message: the cursor moves past it either way.
 pub fn new_message(fetched: FetchedMessage) -> Option<NewMessage> {
     let FetchedMessage {
         uid,
@@ -196,8 +198,7 @@ pub fn new_message(fetched: FetchedMessage) -> Option<NewMessage> {
         text_start,
         mime,
     } = fetched;
-    let (flags, internaldate, size) = (flags?, internaldate?, size?);
-    let parsed = match (&body, &header) {
+    let mut parsed = match (&body, &header) {
         (Some(body), _) => parse_message(body),
         (None, Some(header)) => {
             let mut parsed = parse_head(header, text_start.as_deref().unwrap_or_default());
@@ -206,12 +207,25 @@ pub fn new_message(fetched: FetchedMessage) -> Option<NewMessage> {
         }
         (None, None) => return None,
     };
+    if internaldate.is_none() {
+        parsed
+            .problems
+            .push("the server sent no readable INTERNALDATE (the Date header is used)".to_owned());
+    }
+    if size.is_none() {
+        parsed
+            .problems
+            .push("the server sent no RFC822.SIZE".to_owned());
+    }
+    let internaldate = internaldate
+        .or(parsed.envelope.date)
+        .unwrap_or_else(Utc::now);
     Some(NewMessage {
         uid,
         modseq,
-        flags,
+        flags: flags.unwrap_or_default(),
         internaldate,
-        size,
+        size: size.unwrap_or(0),
         snippet: parsed.snippet.clone(),
         parse_problems: parsed.problems_text(),
         envelope: parsed.envelope,

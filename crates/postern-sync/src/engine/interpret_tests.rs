@@ -1,3 +1,6 @@
+//! Tests of response interpretation, on byte strings as Dovecot sends them: LIST, STATUS, SELECT,
+//! FETCH (whole message and head + BODYSTRUCTURE), VANISHED.
+
 use super::*;
 use async_imap::imap_proto::Response;
 
@@ -114,6 +117,17 @@ fn a_fetch_without_uid_or_body_is_not_a_message() {
     };
     let fetched = fetched_message(&attributes).unwrap();
     assert_eq!(new_message(fetched), None);
+}
+
+#[test]
+fn an_unreadable_internaldate_is_noted_and_replaced_by_the_date_header() {
+    let line = b"* 1 FETCH (UID 3 FLAGS () INTERNALDATE \"yesterday\" RFC822.SIZE 48 BODY[] {48}\r\nDate: Thu, 01 Jan 2026 10:00:00 +0000\r\n\r\nHello\r\n)\r\n";
+    let Response::Fetch(_, attributes) = parse(line) else {
+        panic!("not a FETCH")
+    };
+    let message = new_message(fetched_message(&attributes).unwrap()).unwrap();
+    assert_eq!(message.internaldate.timestamp(), 1_767_261_600);
+    assert!(message.parse_problems.unwrap().contains("INTERNALDATE"));
 }
 
 #[test]

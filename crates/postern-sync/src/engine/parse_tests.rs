@@ -1,3 +1,6 @@
+//! Tests of message parsing: envelope, snippet, MIME section numbers, and broken input noted
+//! rather than fatal.
+
 use super::*;
 
 const PLAIN: &[u8] = b"From: \"Alice Example\" <alice@example.com>\r\n\

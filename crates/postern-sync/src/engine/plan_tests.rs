@@ -1,3 +1,6 @@
+//! Tests of the pass planner: fresh mailboxes, nothing moved, UIDVALIDITY, new mail, each
+//! strategy's change checks, window batching, flag diffs.
+
 use super::*;
 
 fn server(uidvalidity: u32, uidnext: u32, exists: u32, modseq: Option<u64>) -> ServerStatus {
