@@ -29,6 +29,9 @@ pub struct WebhookConfig {
     pub poll_interval: Duration,
     /// How many events or deliveries a worker reads per query (default 256).
     pub batch_size: u32,
+    /// How many requests one webhook may have in flight, each for a different account (default
+    /// 4; 1 sends strictly one event after the other, in event-id order).
+    pub max_in_flight: usize,
 }
 
 impl Default for WebhookConfig {
@@ -41,6 +44,7 @@ impl Default for WebhookConfig {
             max_age: Duration::from_secs(24 * 60 * 60),
             poll_interval: Duration::from_secs(1),
             batch_size: 256,
+            max_in_flight: 4,
         }
     }
 }

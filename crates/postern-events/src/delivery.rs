@@ -28,6 +28,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use postern_store::{
     AttemptOutcome, AttemptRecord, DueDelivery, EnqueueOutcome, Event, Store, Webhook, WebhookId,
 };
@@ -158,6 +160,20 @@ struct Current {
     secret: SecretString,
     /// The [`Deliverer::config_version`] it was read at.
     version: u64,
+}
+
+/// The bookkeeping of one batch of due deliveries. Accounts are keyed by `Option<String>`: the
+/// server-wide events (`None`) form one queue of their own.
+#[derive(Default)]
+struct Batch {
+    /// Accounts with a delivery in flight.
+    busy: HashSet<Option<String>>,
+    /// Accounts whose delivery failed and waits for a retry: the rest of their events wait too.
+    held_back: HashSet<Option<String>>,
+    /// Outcomes not yet written.
+    records: Vec<AttemptRecord>,
+    /// Whether a retry was scheduled.
+    retries_scheduled: bool,
 }
 
 /// How one attempt ended, before it is recorded.
@@ -305,63 +321,113 @@ impl Worker {
         }
     }
 
-    /// Attempts the due deliveries in event order until none is due, recording outcomes in
-    /// batches (at once after a failure, so a retry time is never lost to a long batch).
+    /// Attempts the due deliveries until none is due: in event order, up to `max_in_flight` at a
+    /// time but never two of one account, so each account's events go out one after the other.
     async fn deliver_due(
         &mut self,
         current: &Current,
         shutdown: &watch::Receiver<bool>,
     ) -> Result<(), WebhookError> {
-        let store = &self.deliverer.store;
         loop {
-            let now = Utc::now();
-            let due = store
+            let due = self
+                .deliverer
+                .store
                 .webhooks()
-                .due(&self.id, now, self.deliverer.config.batch_size)
+                .due(&self.id, Utc::now(), self.deliverer.config.batch_size)
                 .await?;
             if due.is_empty() {
                 return Ok(());
             }
-            let mut held_back: HashSet<Option<String>> = HashSet::new();
-            let mut records = Vec::new();
-            for item in &due {
-                if self.changed_since(current) {
-                    // Disabled, deleted or re-targeted meanwhile: re-read before sending more.
-                    break;
-                }
-                if held_back.contains(&item.delivery.account_id) {
-                    continue;
-                }
-                let mut shutdown = shutdown.clone();
-                let answer = tokio::select! {
-                    answer = self.post(current, &item.event) => answer,
-                    () = stopped(&mut shutdown) => break,
-                };
-                let record = self.judge(item, answer);
-                log_outcome(&self.id, item, &record.outcome);
-                let waits = matches!(
-                    record.outcome,
-                    AttemptOutcome::Failed {
-                        retry_at: Some(_),
-                        ..
-                    }
-                );
-                records.push(record);
-                if waits {
-                    // The rest of this account waits behind it.
-                    held_back.insert(item.delivery.account_id.clone());
-                    self.retries_pending = true;
-                }
-                if waits || records.len() >= RECORD_BATCH {
-                    store.webhooks().record_attempts(&records).await?;
-                    records.clear();
-                }
-            }
-            store.webhooks().record_attempts(&records).await?;
+            let mut batch = Batch::default();
+            let result = self
+                .deliver_batch(current, &due, &mut batch, shutdown)
+                .await;
+            // What was attempted is recorded even when the batch stopped early.
+            self.deliverer
+                .store
+                .webhooks()
+                .record_attempts(&batch.records)
+                .await?;
+            self.retries_pending |= batch.retries_scheduled;
+            result?;
             if stopping(shutdown) || self.changed_since(current) {
                 return Ok(());
             }
         }
+    }
+
+    async fn deliver_batch<'a>(
+        &'a self,
+        current: &'a Current,
+        due: &'a [DueDelivery],
+        batch: &mut Batch,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Result<(), WebhookError> {
+        let max_in_flight = self.deliverer.config.max_in_flight.max(1);
+        let mut in_flight = FuturesUnordered::new();
+        let mut shutdown = shutdown.clone();
+        for item in due {
+            if self.changed_since(current) || stopping(&shutdown) {
+                break; // disabled, deleted or re-targeted meanwhile: re-read first
+            }
+            let account = &item.delivery.account_id;
+            // Wait for room, and for this account's previous delivery to settle.
+            while in_flight.len() >= max_in_flight || batch.busy.contains(account) {
+                tokio::select! {
+                    Some((done, answer)) = in_flight.next() => {
+                        self.settle(batch, done, answer).await?;
+                    }
+                    () = stopped(&mut shutdown) => return Ok(()),
+                }
+            }
+            if batch.held_back.contains(account) {
+                continue; // an earlier event of its account waits for a retry
+            }
+            batch.busy.insert(account.clone());
+            in_flight.push(async move { (item, self.post(current, &item.event).await) });
+        }
+        while !in_flight.is_empty() {
+            tokio::select! {
+                Some((done, answer)) = in_flight.next() => self.settle(batch, done, answer).await?,
+                () = stopped(&mut shutdown) => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Judges one answer into the batch; writes the records at once after a failure (so a retry
+    /// time is never lost to a long batch) or when enough have gathered.
+    async fn settle(
+        &self,
+        batch: &mut Batch,
+        item: &DueDelivery,
+        answer: Answer,
+    ) -> Result<(), WebhookError> {
+        let account = &item.delivery.account_id;
+        batch.busy.remove(account);
+        let record = self.judge(item, answer);
+        log_outcome(&self.id, item, &record.outcome);
+        let waits = matches!(
+            record.outcome,
+            AttemptOutcome::Failed {
+                retry_at: Some(_),
+                ..
+            }
+        );
+        batch.records.push(record);
+        if waits {
+            batch.held_back.insert(account.clone());
+            batch.retries_scheduled = true;
+        }
+        if waits || batch.records.len() >= RECORD_BATCH {
+            self.deliverer
+                .store
+                .webhooks()
+                .record_attempts(&batch.records)
+                .await?;
+            batch.records.clear();
+        }
+        Ok(())
     }
 
     /// True when the service changed a webhook after `current` was read.

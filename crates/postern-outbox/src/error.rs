@@ -198,6 +198,15 @@ pub enum SmtpError {
         limit: u64,
     },
 
+    /// Occurs when an envelope address holds CR, LF or angle brackets, which would let it end
+    /// the command it is in (submissions are checked before they are queued; this is the last
+    /// guard before the wire).
+    #[error("refusing to send the envelope address {address:?}")]
+    UnsafeAddress {
+        /// The address as stored.
+        address: String,
+    },
+
     /// Occurs when an address needs UTF-8 and the server does not offer SMTPUTF8.
     #[error("an address is not ASCII and the server does not offer SMTPUTF8")]
     Utf8Unsupported,

@@ -66,7 +66,8 @@ pub use grants::{Grant, Grants, TokenSet};
 pub use mailboxes::{Mailbox, MailboxId, MailboxRole, Mailboxes, NewMailbox, SyncState};
 pub use messages::{
     AttachmentSummary, BatchOutcome, EmailAddress, Envelope, FlagUpdate, InvalidCursor, ListCursor,
-    Message, MessageId, MessagePage, MessageQuery, Messages, MimeSummary, NewMessage, SyncBatch,
+    Message, MessageFilter, MessageId, MessagePage, MessageQuery, Messages, MimeSummary,
+    NewMessage, SyncBatch,
 };
 pub use oauth_apps::{AppId, AppStatus, NewOAuthApp, OAuthApp, OAuthApps};
 pub use outbox::{

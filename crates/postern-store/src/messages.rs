@@ -256,6 +256,21 @@ pub struct MessageQuery {
     pub limit: u32,
     /// Start after this position (the previous page's `next`).
     pub after: Option<ListCursor>,
+    /// Narrowing conditions; the default lists everything.
+    pub filter: MessageFilter,
+}
+
+/// Conditions a listing can narrow by; all that are set must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageFilter {
+    /// Only messages without the `\Seen` flag.
+    pub unseen: bool,
+    /// Only messages whose From contains this text (name or address, ASCII case-insensitive).
+    pub from: Option<String>,
+    /// Only messages that arrived (INTERNALDATE) at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only messages that arrived before this time.
+    pub before: Option<DateTime<Utc>>,
 }
 
 /// One page of a listing.

@@ -5,6 +5,7 @@
 mod accounts;
 mod callback;
 mod health;
+mod messages;
 mod oauth_apps;
 mod tokens;
 
@@ -26,6 +27,7 @@ pub(crate) fn protected() -> Router<AppState> {
         .merge(tokens::router())
         .merge(oauth_apps::router())
         .merge(accounts::router())
+        .merge(messages::router())
         .fallback(not_found)
 }
 

@@ -37,6 +37,7 @@ pub fn test_config() -> WebhookConfig {
         max_age: Duration::from_secs(60),
         poll_interval: Duration::from_millis(500),
         batch_size: 64,
+        max_in_flight: 4,
     }
 }
 

@@ -253,12 +253,8 @@ impl SmtpSession {
         let mut utf8 = false;
         for address in addresses {
             if address.contains(['\r', '\n', '<', '>']) {
-                return Err(SmtpError::Rejected {
-                    stage: Stage::MailFrom,
-                    reply: Reply::new(
-                        501,
-                        vec![format!("5.1.3 refusing to send address {address:?}")],
-                    ),
+                return Err(SmtpError::UnsafeAddress {
+                    address: address.clone(),
                 });
             }
             utf8 |= !address.is_ascii();

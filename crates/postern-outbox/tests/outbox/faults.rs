@@ -5,13 +5,11 @@
 use std::time::Duration;
 
 use postern_outbox::{RateLimit, SendRequest};
-use postern_store::{
-    EVENT_MESSAGE_FAILED, EVENT_MESSAGE_SENT, OutboxStatus, RecipientStatus,
-};
+use postern_store::{EVENT_MESSAGE_FAILED, EVENT_MESSAGE_SENT, OutboxStatus, RecipientStatus};
 use postern_testkit::smtp_sink::SinkMode;
 
 use crate::support::{
-    World, fast_config, fault_lock, faulty, happy, happy_sink, received_by, unique, WAIT,
+    WAIT, World, fast_config, fault_lock, faulty, happy, happy_sink, received_by, unique,
 };
 
 fn message_to(to: &str) -> SendRequest {
@@ -43,7 +41,11 @@ async fn sink_down_retries_then_sends_when_it_returns() {
     sink.set_mode(SinkMode::Down).unwrap();
     world.start_workers();
     let to = unique("down-to");
-    let queued = world.outbox.submit(&account, message_to(&to), None, None).await.unwrap();
+    let queued = world
+        .outbox
+        .submit(&account, message_to(&to), None, None)
+        .await
+        .unwrap();
 
     // At least two attempts fail while the relay is down.
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -52,12 +54,25 @@ async fn sink_down_retries_then_sends_when_it_returns() {
         if item.attempts >= 2 && item.status == OutboxStatus::Queued {
             break item;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no retries: {item:#?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no retries: {item:#?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(deferred.last_error.is_some(), "{deferred:#?}");
-    assert!(deferred.recipients.iter().all(|r| r.status != RecipientStatus::Accepted));
-    assert!(world.events(&account, EVENT_MESSAGE_FAILED).await.is_empty());
+    assert!(
+        deferred
+            .recipients
+            .iter()
+            .all(|r| r.status != RecipientStatus::Accepted)
+    );
+    assert!(
+        world
+            .events(&account, EVENT_MESSAGE_FAILED)
+            .await
+            .is_empty()
+    );
 
     sink.set_mode(SinkMode::Accept).unwrap();
     let sent = world.wait_for_status(&queued.id, OutboxStatus::Sent).await;
@@ -78,12 +93,21 @@ async fn a_permanent_refusal_fails_with_the_servers_words_and_is_not_retried() {
     sink.set_mode(SinkMode::PermFail).unwrap();
     world.start_workers();
     let to = unique("refused");
-    let queued = world.outbox.submit(&account, message_to(&to), None, None).await.unwrap();
-    let failed = world.wait_for_status(&queued.id, OutboxStatus::Failed).await;
+    let queued = world
+        .outbox
+        .submit(&account, message_to(&to), None, None)
+        .await
+        .unwrap();
+    let failed = world
+        .wait_for_status(&queued.id, OutboxStatus::Failed)
+        .await;
     assert_eq!(failed.attempts, 1, "a 5xx is not retried");
     let error = failed.last_error.clone().unwrap();
     assert!(error.contains("5.7.1"), "{error}");
-    assert!(error.contains("test sink PermFail"), "the server's words are kept: {error}");
+    assert!(
+        error.contains("test sink PermFail"),
+        "the server's words are kept: {error}"
+    );
     assert_eq!(failed.recipients[0].status, RecipientStatus::Rejected);
     assert_eq!(failed.recipients[0].code, Some(550));
     let events = world.events(&account, EVENT_MESSAGE_FAILED).await;
@@ -103,7 +127,11 @@ async fn a_temporary_refusal_defers_the_recipient_until_the_sink_accepts() {
     sink.set_mode(SinkMode::TempFail).unwrap();
     world.start_workers();
     let to = unique("later");
-    let queued = world.outbox.submit(&account, message_to(&to), None, None).await.unwrap();
+    let queued = world
+        .outbox
+        .submit(&account, message_to(&to), None, None)
+        .await
+        .unwrap();
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let item = world.outbox.get(&queued.id).await.unwrap().unwrap();
@@ -111,7 +139,10 @@ async fn a_temporary_refusal_defers_the_recipient_until_the_sink_accepts() {
             assert_eq!(item.recipients[0].code, Some(451));
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "never deferred: {item:#?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never deferred: {item:#?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     sink.set_mode(SinkMode::Accept).unwrap();
@@ -126,7 +157,11 @@ async fn a_crashed_workers_lease_expires_and_the_item_is_sent() {
     let me = unique("crash");
     let account = world.password_account(happy(), &me).await;
     let to = unique("after-crash");
-    let queued = world.outbox.submit(&account, message_to(&to), None, None).await.unwrap();
+    let queued = world
+        .outbox
+        .submit(&account, message_to(&to), None, None)
+        .await
+        .unwrap();
     // A worker claims the item and dies without a word.
     let lease = Duration::from_millis(400);
     let claimed = world
@@ -139,7 +174,10 @@ async fn a_crashed_workers_lease_expires_and_the_item_is_sent() {
     assert_eq!(claimed[0].item.status, OutboxStatus::Sending);
     world.start_workers();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(received_by(happy_sink(), &to).is_empty(), "sent while the lease held");
+    assert!(
+        received_by(happy_sink(), &to).is_empty(),
+        "sent while the lease held"
+    );
     let sent = world.wait_for_status(&queued.id, OutboxStatus::Sent).await;
     assert_eq!(sent.attempts, 2, "the lost claim counts as an attempt");
     happy_sink().wait_for_rcpt(&to, WAIT).await.unwrap();
@@ -171,7 +209,14 @@ async fn over_the_rate_limit_messages_wait_in_the_queue() {
     let recipients: Vec<String> = (0..3).map(|i| unique(&format!("rate{i}"))).collect();
     let mut ids = Vec::new();
     for to in &recipients {
-        ids.push(world.outbox.submit(&account, message_to(to), None, None).await.unwrap().id);
+        ids.push(
+            world
+                .outbox
+                .submit(&account, message_to(to), None, None)
+                .await
+                .unwrap()
+                .id,
+        );
     }
     world.start_workers();
     for id in &ids {

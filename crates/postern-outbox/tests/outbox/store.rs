@@ -75,9 +75,15 @@ async fn enqueued_items_start_queued_with_every_recipient_pending() {
     assert_eq!(stored.envelope, new.envelope);
     assert_eq!(
         stored.recipients,
-        [RecipientResult::pending("a@example.test"), RecipientResult::pending("b@example.test")]
+        [
+            RecipientResult::pending("a@example.test"),
+            RecipientResult::pending("b@example.test")
+        ]
     );
-    assert_eq!(world.store.outbox().raw(&new.id).await.unwrap(), Some(new.raw));
+    assert_eq!(
+        world.store.outbox().raw(&new.id).await.unwrap(),
+        Some(new.raw)
+    );
     let unknown = item(&AccountId::generate(), None);
     assert!(matches!(
         world.store.outbox().enqueue(unknown).await,
@@ -90,17 +96,31 @@ async fn an_idempotency_key_holds_per_account_for_24_hours() {
     let world = World::new(fast_config()).await;
     let (first_account, second_account) = (account(&world).await, account(&world).await);
     let outbox = world.store.outbox();
-    let first = outbox.enqueue(item(&first_account, Some("k"))).await.unwrap();
+    let first = outbox
+        .enqueue(item(&first_account, Some("k")))
+        .await
+        .unwrap();
     assert!(first.is_new());
-    let again = outbox.enqueue(item(&first_account, Some("k"))).await.unwrap();
+    let again = outbox
+        .enqueue(item(&first_account, Some("k")))
+        .await
+        .unwrap();
     assert!(!again.is_new());
     assert_eq!(again.item().id, first.item().id);
-    let elsewhere = outbox.enqueue(item(&second_account, Some("k"))).await.unwrap();
+    let elsewhere = outbox
+        .enqueue(item(&second_account, Some("k")))
+        .await
+        .unwrap();
     assert!(elsewhere.is_new(), "keys are per account");
 
     // A day later the key is free again; the old item keeps its history but not the key.
-    world.age_outbox(&first.item().id, TimeDelta::hours(25)).await;
-    let later = outbox.enqueue(item(&first_account, Some("k"))).await.unwrap();
+    world
+        .age_outbox(&first.item().id, TimeDelta::hours(25))
+        .await;
+    let later = outbox
+        .enqueue(item(&first_account, Some("k")))
+        .await
+        .unwrap();
     assert!(later.is_new());
     let old = outbox.get(&first.item().id).await.unwrap().unwrap();
     assert_eq!(old.idempotency_key, None);
@@ -112,7 +132,11 @@ async fn claims_are_leases_that_lapse_and_cannot_be_finished_twice() {
     let world = World::new(fast_config()).await;
     let account = account(&world).await;
     let outbox = world.store.outbox();
-    let due = outbox.enqueue(item(&account, None)).await.unwrap().into_item();
+    let due = outbox
+        .enqueue(item(&account, None))
+        .await
+        .unwrap()
+        .into_item();
     let mut later = item(&account, None);
     later.send_at = Utc::now() + TimeDelta::hours(1);
     let scheduled = outbox.enqueue(later).await.unwrap().into_item();
@@ -123,7 +147,10 @@ async fn claims_are_leases_that_lapse_and_cannot_be_finished_twice() {
     assert_eq!(claimed[0].item.id, due.id);
     assert_eq!(claimed[0].item.attempts, 1);
     assert_eq!(claimed[0].raw, b"Subject: x\r\n\r\nbody\r\n");
-    assert!(outbox.claim_due(now, 10, LEASE).await.unwrap().is_empty(), "held");
+    assert!(
+        outbox.claim_due(now, 10, LEASE).await.unwrap().is_empty(),
+        "held"
+    );
 
     // After the lease, another worker takes it over; the first one's lease no longer counts.
     let after = now + TimeDelta::minutes(2);
@@ -137,13 +164,22 @@ async fn claims_are_leases_that_lapse_and_cannot_be_finished_twice() {
         .unwrap();
     assert!(stale.is_none());
     let sent = outbox
-        .mark_sent(&retaken[0].lease, vec![accepted("a@example.test"), accepted("b@example.test")])
+        .mark_sent(
+            &retaken[0].lease,
+            vec![accepted("a@example.test"), accepted("b@example.test")],
+        )
         .await
         .unwrap()
         .unwrap();
     assert_eq!(sent.status, OutboxStatus::Sent);
     assert!(sent.sent_at.is_some() && sent.lease_expires_at.is_none());
-    assert!(outbox.mark_failed(&retaken[0].lease, "again", vec![]).await.unwrap().is_none());
+    assert!(
+        outbox
+            .mark_failed(&retaken[0].lease, "again", vec![])
+            .await
+            .unwrap()
+            .is_none()
+    );
     let events = world.events(&account, EVENT_MESSAGE_SENT).await;
     assert_eq!(events.len(), 1, "one event for one outcome");
     assert_eq!(events[0].payload["outbox_id"], due.id.to_string());
@@ -159,7 +195,12 @@ async fn retries_wait_releases_do_not_count_and_failures_are_announced() {
     let world = World::new(fast_config()).await;
     let account = account(&world).await;
     let outbox = world.store.outbox();
-    let id = outbox.enqueue(item(&account, None)).await.unwrap().into_item().id;
+    let id = outbox
+        .enqueue(item(&account, None))
+        .await
+        .unwrap()
+        .into_item()
+        .id;
     let now = Utc::now();
 
     let claim = outbox.claim_due(now, 1, LEASE).await.unwrap().remove(0);
@@ -176,10 +217,16 @@ async fn retries_wait_releases_do_not_count_and_failures_are_announced() {
         .unwrap()
         .unwrap();
     assert_eq!(retried.status, OutboxStatus::Queued);
-    assert_eq!(retried.next_attempt_at.timestamp_millis(), next.timestamp_millis());
+    assert_eq!(
+        retried.next_attempt_at.timestamp_millis(),
+        next.timestamp_millis()
+    );
     assert_eq!(retried.last_error.as_deref(), Some("451 4.3.0 later"));
     assert_eq!(retried.recipients, deferred);
-    assert!(outbox.claim_due(now, 1, LEASE).await.unwrap().is_empty(), "not due yet");
+    assert!(
+        outbox.claim_due(now, 1, LEASE).await.unwrap().is_empty(),
+        "not due yet"
+    );
 
     let claim = outbox.claim_due(next, 1, LEASE).await.unwrap().remove(0);
     assert_eq!(claim.item.attempts, 2);
@@ -206,17 +253,31 @@ async fn only_queued_items_can_be_cancelled() {
     let world = World::new(fast_config()).await;
     let account = account(&world).await;
     let outbox = world.store.outbox();
-    let queued = outbox.enqueue(item(&account, None)).await.unwrap().into_item();
+    let queued = outbox
+        .enqueue(item(&account, None))
+        .await
+        .unwrap()
+        .into_item();
     let OutboxCancel::Cancelled(cancelled) = outbox.cancel(&queued.id).await.unwrap() else {
         panic!("a queued item is cancellable");
     };
     assert_eq!(cancelled.status, OutboxStatus::Cancelled);
-    assert!(outbox.claim_due(Utc::now(), 10, LEASE).await.unwrap().is_empty());
+    assert!(
+        outbox
+            .claim_due(Utc::now(), 10, LEASE)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(matches!(
         outbox.cancel(&queued.id).await.unwrap(),
         OutboxCancel::NotQueued(_)
     ));
-    let sending = outbox.enqueue(item(&account, None)).await.unwrap().into_item();
+    let sending = outbox
+        .enqueue(item(&account, None))
+        .await
+        .unwrap()
+        .into_item();
     outbox.claim_due(Utc::now(), 10, LEASE).await.unwrap();
     assert!(matches!(
         outbox.cancel(&sending.id).await.unwrap(),
@@ -235,9 +296,20 @@ async fn lists_filter_by_account_and_status_newest_first_in_pages() {
     let outbox = world.store.outbox();
     let mut ids = Vec::new();
     for _ in 0..3 {
-        ids.push(outbox.enqueue(item(&mine, None)).await.unwrap().into_item().id);
+        ids.push(
+            outbox
+                .enqueue(item(&mine, None))
+                .await
+                .unwrap()
+                .into_item()
+                .id,
+        );
     }
-    let other = outbox.enqueue(item(&theirs, None)).await.unwrap().into_item();
+    let other = outbox
+        .enqueue(item(&theirs, None))
+        .await
+        .unwrap()
+        .into_item();
     outbox.cancel(&ids[0]).await.unwrap();
     let query = |account_id: Option<&AccountId>, status, before, limit| OutboxQuery {
         account_id: account_id.cloned(),
@@ -248,8 +320,14 @@ async fn lists_filter_by_account_and_status_newest_first_in_pages() {
     let listed = |items: Vec<postern_store::OutboxItem>| -> Vec<OutboxId> {
         items.into_iter().map(|i| i.id).collect()
     };
-    let all_mine = outbox.list(&query(Some(&mine), None, None, 10)).await.unwrap();
-    assert_eq!(listed(all_mine), [ids[2].clone(), ids[1].clone(), ids[0].clone()]);
+    let all_mine = outbox
+        .list(&query(Some(&mine), None, None, 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        listed(all_mine),
+        [ids[2].clone(), ids[1].clone(), ids[0].clone()]
+    );
     let queued = outbox
         .list(&query(Some(&mine), Some(OutboxStatus::Queued), None, 10))
         .await
@@ -269,8 +347,17 @@ async fn deleting_an_account_deletes_its_outbox_and_keeps_its_events() {
     let world = World::new(fast_config()).await;
     let account = account(&world).await;
     let outbox = world.store.outbox();
-    let id = outbox.enqueue(item(&account, None)).await.unwrap().into_item().id;
-    let claim = outbox.claim_due(Utc::now(), 1, LEASE).await.unwrap().remove(0);
+    let id = outbox
+        .enqueue(item(&account, None))
+        .await
+        .unwrap()
+        .into_item()
+        .id;
+    let claim = outbox
+        .claim_due(Utc::now(), 1, LEASE)
+        .await
+        .unwrap()
+        .remove(0);
     outbox.mark_sent(&claim.lease, vec![]).await.unwrap();
     assert!(world.store.accounts().delete(&account).await.unwrap());
     assert!(outbox.get(&id).await.unwrap().is_none());

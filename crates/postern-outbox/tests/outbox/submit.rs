@@ -18,7 +18,12 @@ fn hello(to: &str) -> SendRequest {
 }
 
 async fn queued_count(world: &World) -> usize {
-    world.outbox.list(&OutboxQuery::default()).await.unwrap().len()
+    world
+        .outbox
+        .list(&OutboxQuery::default())
+        .await
+        .unwrap()
+        .len()
 }
 
 #[tokio::test]
@@ -65,8 +70,16 @@ async fn refused_submissions_queue_nothing() {
         last_error: Some("grant revoked".into()),
         event: None,
     };
-    world.store.accounts().transition(&account, transition).await.unwrap();
-    let not_ready = world.outbox.submit(&account, hello("a@example.test"), None, None).await;
+    world
+        .store
+        .accounts()
+        .transition(&account, transition)
+        .await
+        .unwrap();
+    let not_ready = world
+        .outbox
+        .submit(&account, hello("a@example.test"), None, None)
+        .await;
     assert!(matches!(
         not_ready,
         Err(SubmitError::AccountNotReady {
@@ -99,10 +112,18 @@ async fn a_scheduled_message_waits_for_its_time_and_can_be_cancelled_before() {
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
-        world.outbox.get(&scheduled.id).await.unwrap().unwrap().status,
+        world
+            .outbox
+            .get(&scheduled.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         OutboxStatus::Queued
     );
-    let sent = world.wait_for_status(&scheduled.id, OutboxStatus::Sent).await;
+    let sent = world
+        .wait_for_status(&scheduled.id, OutboxStatus::Sent)
+        .await;
     assert!(sent.sent_at.unwrap() >= at);
     assert_eq!(received_by(happy_sink(), &later).len(), 1);
     assert!(received_by(happy_sink(), &never).is_empty());
@@ -115,7 +136,10 @@ async fn a_scheduled_message_waits_for_its_time_and_can_be_cancelled_before() {
             ..
         })
     ));
-    let unknown = world.outbox.cancel(&postern_store::OutboxId::generate()).await;
+    let unknown = world
+        .outbox
+        .cancel(&postern_store::OutboxId::generate())
+        .await;
     assert!(matches!(unknown, Err(CancelError::NotFound(_))));
 }
 
@@ -128,7 +152,11 @@ async fn stopped_workers_leave_the_queue_for_the_next_start() {
         .await
         .expect("workers stop promptly");
     let to = unique("after-restart");
-    let queued = world.outbox.submit(&account, hello(&to), None, None).await.unwrap();
+    let queued = world
+        .outbox
+        .submit(&account, hello(&to), None, None)
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
         world.outbox.get(&queued.id).await.unwrap().unwrap().status,

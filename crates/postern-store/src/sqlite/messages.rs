@@ -26,15 +26,35 @@ use crate::{
 const MAX_PAGE: u32 = 1000;
 
 /// `SELECT <every column but the body> FROM messages <tail>`, as one static string.
+/// The listing filters, each a no-op when its parameter is NULL / false (see `MessageFilter`).
+/// Parameters in order: unseen, from pattern (twice), since (twice), before (twice).
+macro_rules! filter_conditions {
+    () => {
+        "(? = 0 OR NOT EXISTS (SELECT 1 FROM json_each(messages.flags) WHERE value = '\\Seen')) \
+         AND (? IS NULL OR from_addrs LIKE ? ESCAPE '\\') \
+         AND (? IS NULL OR internaldate >= ?) \
+         AND (? IS NULL OR internaldate < ?)"
+    };
+}
+
+/// `%text%` for LIKE, with LIKE's own wildcards in `text` taken literally.
+fn like_pattern(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
 macro_rules! select_messages {
-    ($tail:literal) => {
+    ($($tail:expr),+ $(,)?) => {
         concat!(
             "SELECT id, account_id, mailbox_id, uidvalidity, uid, modseq, message_id, in_reply_to, \
              refs, from_addrs, to_addrs, cc_addrs, subject, sent_at, internaldate, size, flags, \
              snippet, mime, parse_problems, created_at, \
              EXISTS (SELECT 1 FROM message_bodies WHERE message_id = messages.id) AS has_body \
              FROM messages ",
-            $tail
+            $($tail),+
         )
     };
 }
@@ -379,20 +399,31 @@ impl Messages for SqliteMessages {
         // Two statements rather than `(? IS NULL OR mailbox_id = ?)` so each uses its index.
         let statement = match query.mailbox_id {
             None => sqlx::query_as(select_messages!(
-                "WHERE account_id = ? AND (internaldate, id) < (?, ?) \
-                 ORDER BY internaldate DESC, id DESC LIMIT ?"
+                "WHERE account_id = ? AND (internaldate, id) < (?, ?) AND ",
+                filter_conditions!(),
+                " ORDER BY internaldate DESC, id DESC LIMIT ?"
             ))
             .bind(query.account_id.as_str().to_owned()),
             Some(mailbox_id) => sqlx::query_as(select_messages!(
-                "WHERE mailbox_id = ? AND (internaldate, id) < (?, ?) \
-                 ORDER BY internaldate DESC, id DESC LIMIT ?"
+                "WHERE mailbox_id = ? AND (internaldate, id) < (?, ?) AND ",
+                filter_conditions!(),
+                " ORDER BY internaldate DESC, id DESC LIMIT ?"
             ))
             .bind(mailbox_id.0),
         };
+        let filter = &query.filter;
+        let from_pattern = filter.from.as_deref().map(like_pattern);
         // One more than asked tells whether another page follows.
         let rows: Vec<MessageRow> = statement
             .bind(before_date)
             .bind(before_id)
+            .bind(filter.unseen)
+            .bind(from_pattern.clone())
+            .bind(from_pattern)
+            .bind(filter.since.map(to_millis))
+            .bind(filter.since.map(to_millis))
+            .bind(filter.before.map(to_millis))
+            .bind(filter.before.map(to_millis))
             .bind(i64::from(limit) + 1)
             .fetch_all(&self.pool)
             .await?;

@@ -215,6 +215,7 @@ async fn the_listing_cursor_is_stable_while_messages_arrive() {
         mailbox_id: Some(id),
         limit: 2,
         after,
+        filter: Default::default(),
     };
     let page = messages.list(query(None)).await.unwrap();
     let uids: Vec<u32> = page.messages.iter().map(|m| m.uid).collect();
@@ -284,5 +285,84 @@ async fn deleting_the_account_or_the_mailbox_takes_the_messages_along() {
     assert!(
         matches!(orphan, Err(StoreError::NotFound { .. })),
         "{orphan:?}"
+    );
+}
+
+#[tokio::test]
+async fn listings_narrow_by_unseen_sender_and_arrival_time() {
+    let f = fixture().await;
+    let id = f.mailbox.id;
+    let sender = |name: &str, address: &str| crate::EmailAddress {
+        name: Some(name.into()),
+        address: Some(address.into()),
+    };
+    let mut unseen_from_ada = message(1, 100);
+    unseen_from_ada.flags = vec!["\\Flagged".into()];
+    unseen_from_ada.envelope.from = vec![sender("Ada Lovelace", "ada@example.test")];
+    let mut seen_from_ada = message(2, 200);
+    seen_from_ada.envelope.from = vec![sender("Ada", "ada@example.test")];
+    let mut from_bob = message(3, 300);
+    from_bob.flags = Vec::new();
+    from_bob.envelope.from = vec![sender("Bob 100%_off", "bob@example.test")];
+    let batch = batch(
+        id,
+        state(7, 4),
+        vec![unseen_from_ada, seen_from_ada, from_bob],
+    );
+    f.store.messages().apply(batch).await.unwrap();
+
+    let store = &f.store;
+    let list = |filter: crate::MessageFilter| {
+        let query = MessageQuery {
+            account_id: f.account_id.clone(),
+            mailbox_id: None,
+            limit: 10,
+            after: None,
+            filter,
+        };
+        async move {
+            let page = store.messages().list(query).await.unwrap();
+            page.messages.iter().map(|m| m.uid).collect::<Vec<u32>>()
+        }
+    };
+    let at = |secs| DateTime::<Utc>::from_timestamp(secs, 0).unwrap();
+    let filter = crate::MessageFilter::default;
+    assert_eq!(list(filter()).await, [3, 2, 1]);
+    assert_eq!(
+        list(crate::MessageFilter {
+            unseen: true,
+            ..filter()
+        })
+        .await,
+        [3, 1]
+    );
+    let ada = crate::MessageFilter {
+        from: Some("ADA@".into()),
+        ..filter()
+    };
+    assert_eq!(list(ada).await, [2, 1], "case-insensitive, name or address");
+    let literal = crate::MessageFilter {
+        from: Some("100%_".into()),
+        ..filter()
+    };
+    assert_eq!(
+        list(literal).await,
+        [3],
+        "LIKE wildcards in the text are literal"
+    );
+    let wildcard = crate::MessageFilter {
+        from: Some("%".into()),
+        ..filter()
+    };
+    assert_eq!(list(wildcard).await, [3]);
+    let window = crate::MessageFilter {
+        since: Some(at(200)),
+        before: Some(at(300)),
+        ..filter()
+    };
+    assert_eq!(
+        list(window).await,
+        [2],
+        "since is inclusive, before exclusive"
     );
 }

@@ -37,6 +37,7 @@ pub mod parse;
 pub mod plan;
 mod run;
 pub mod uidset;
+pub mod view;
 mod wire;
 
 use std::ops::ControlFlow;

@@ -142,7 +142,7 @@ fn snippet(message: &mail_parser::Message<'_>) -> Option<String> {
 
 /// The IMAP section number of every part, by part index (`None` for a multipart root, which
 /// has no number of its own).
-fn section_ids(message: &mail_parser::Message<'_>) -> Vec<Option<String>> {
+pub(crate) fn section_ids(message: &mail_parser::Message<'_>) -> Vec<Option<String>> {
     let mut ids = vec![None; message.parts.len()];
     let Some(root) = message.parts.first() else {
         return ids;
@@ -178,7 +178,7 @@ fn number_children(
     }
 }
 
-fn content_type(part: &MessagePart<'_>) -> String {
+pub(crate) fn content_type(part: &MessagePart<'_>) -> String {
     match part.content_type() {
         Some(ct) => match ct.subtype() {
             Some(subtype) => format!("{}/{}", ct.ctype(), subtype).to_ascii_lowercase(),
@@ -188,7 +188,7 @@ fn content_type(part: &MessagePart<'_>) -> String {
     }
 }
 
-fn mime_summary(message: &mail_parser::Message<'_>, sections: &[Option<String>]) -> MimeSummary {
+pub(crate) fn mime_summary(message: &mail_parser::Message<'_>, sections: &[Option<String>]) -> MimeSummary {
     let part_is = |ids: &[u32], html: bool| {
         ids.iter().any(|&id| {
             matches!(

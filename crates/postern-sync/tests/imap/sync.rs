@@ -114,6 +114,7 @@ async fn initial_sync_stores_every_mailbox_with_its_messages_and_events() {
                     mailbox_id: None,
                     limit: 7,
                     after,
+                    filter: Default::default(),
                 })
                 .await
                 .unwrap();

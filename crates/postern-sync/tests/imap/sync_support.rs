@@ -147,6 +147,7 @@ impl World {
                 mailbox_id: Some(mailbox.id),
                 limit: 1000,
                 after: None,
+                filter: Default::default(),
             })
             .await
             .unwrap();
