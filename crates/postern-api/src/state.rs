@@ -5,6 +5,7 @@
 
 use crate::rate_limit::{RateLimit, TokenLimiter};
 use postern_accounts::AccountService;
+use postern_outbox::OutboxService;
 use postern_store::Store;
 use url::Url;
 
@@ -15,6 +16,8 @@ pub struct AppState {
     pub store: Store,
     /// OAuth apps and accounts.
     pub accounts: AccountService,
+    /// Sending.
+    pub outbox: OutboxService,
     /// Where the OAuth callback sends the browser when done, instead of showing its own page.
     pub callback_redirect: Option<Url>,
     /// Per-token request limits.
@@ -22,11 +25,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over an opened store and the account service.
-    pub fn new(store: Store, accounts: AccountService) -> Self {
+    /// State over an opened store and the services.
+    pub fn new(store: Store, accounts: AccountService, outbox: OutboxService) -> Self {
         Self {
             store,
             accounts,
+            outbox,
             callback_redirect: None,
             limiter: TokenLimiter::new(RateLimit::default()),
         }

@@ -3,24 +3,32 @@
 //!
 //! Purpose: turn the event log into signed HTTP POSTs. Each worker, in a loop: moves its webhook's
 //! cursor over new events, queuing a delivery for each event the webhook wants (one transaction,
-//! see `Webhooks::enqueue`); then attempts the due deliveries in event order, records each outcome,
-//! and sleeps until it is poked, a retry falls due, or the poll interval passes.
+//! see `Webhooks::enqueue`); then attempts the due deliveries, records the outcomes, and sleeps
+//! until it is poked, a retry falls due, or the poll interval passes.
 //! Non-goal: deciding what a webhook wants (`filter.rs`), when to retry (`retry.rs`), or which
 //! addresses are allowed (`ssrf.rs`).
 //! Key decisions:
-//! - **Per-account order, not global order.** A delivery waiting for a retry holds back the later
-//!   events of *its* account only (the store's `due` leaves such accounts out, and within a batch a
-//!   failure holds back the rest of its account); other accounts' events go on. A later event of an
-//!   account is never sent before an earlier one was delivered or declared dead.
+//! - **Per-account order, not global order.** Due deliveries are taken in event-id order; up to
+//!   `max_in_flight` requests run at once, but never two of one account, so an account's events go
+//!   out one after the other. A delivery waiting for a retry holds back the later events of *its*
+//!   account only (the store's `due` leaves such accounts out; within a batch a failure holds back
+//!   the rest of its account); other accounts go on. A later event of an account is never sent
+//!   before an earlier one was delivered or declared dead. Server-wide events form one more queue.
+//!   With `max_in_flight = 1` the whole webhook is delivered strictly in event-id order.
 //! - **Isolation.** Each webhook has its own task, so a receiver that hangs costs its own worker up
 //!   to the request timeout per attempt and nobody else. Workers only read the event log and write
 //!   short transactions of their own, never holding one across an HTTP request, so appenders are
-//!   never blocked by a receiver.
+//!   never blocked by a receiver. Outcomes are written in batches (at once after a failure), which
+//!   keeps the worker's share of SQLite's single writer small.
 //! - **Wake-up.** Workers wait on the shared `Notify` that appenders poke with `notify_waiters()`,
 //!   registering interest *before* reading the log (`Notified::enable`), so an append that lands
-//!   between the read and the wait still wakes them; the poll interval is only a safety net.
+//!   between the read and the wait still wakes them; the poll interval is only a safety net. A poke
+//!   costs a read of the log, not of the webhook: the webhook and its opened secret are kept until
+//!   the service reports a change (a version counter) or a quiet poll interval passes.
 //! - **No redirects, no proxies, guarded DNS** (see `ssrf.rs`); errors are recorded without the
 //!   URL, whose query string may hold a receiver's credentials.
+//! - **Shutdown** abandons requests in flight (their deliveries stay pending and are sent again
+//!   after a restart: delivery is at least once) and records every attempt that finished.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -238,6 +246,8 @@ impl Worker {
         }
         let url = Url::parse(&webhook.url).map_err(|_| corrupt_url(&self.id))?;
         let secret = self.signing_secret().await?;
+        // Look for retries again too: a redelivery by another process does not poke us.
+        self.retries_pending = true;
         Ok(Some(Current {
             webhook,
             url,
@@ -262,7 +272,8 @@ impl Worker {
         }
     }
 
-    /// Queues new events, attempts what is due; returns when the next retry falls due.
+    /// Queues new events, attempts what is due; returns when the next retry falls due (possibly
+    /// already).
     async fn cycle(
         &mut self,
         mut current: Current,
@@ -275,15 +286,16 @@ impl Worker {
         };
         // Kept even after an error: the cursor in it is what the store holds.
         self.current = Some(current);
-        result?;
+        let looked_at = result?;
         if !self.retries_pending {
             return Ok(None);
         }
+        // After `looked_at`, not now: a retry falling due in between must not be skipped.
         let next = self
             .deliverer
             .store
             .webhooks()
-            .next_attempt_at(&self.id)
+            .next_retry_at(&self.id, looked_at)
             .await?;
         self.retries_pending = next.is_some();
         Ok(next)
@@ -323,20 +335,22 @@ impl Worker {
 
     /// Attempts the due deliveries until none is due: in event order, up to `max_in_flight` at a
     /// time but never two of one account, so each account's events go out one after the other.
+    /// Returns the time of its last look: whatever falls due after it is still to be done.
     async fn deliver_due(
         &mut self,
         current: &Current,
         shutdown: &watch::Receiver<bool>,
-    ) -> Result<(), WebhookError> {
+    ) -> Result<DateTime<Utc>, WebhookError> {
         loop {
+            let now = Utc::now();
             let due = self
                 .deliverer
                 .store
                 .webhooks()
-                .due(&self.id, Utc::now(), self.deliverer.config.batch_size)
+                .due(&self.id, now, self.deliverer.config.batch_size)
                 .await?;
             if due.is_empty() {
-                return Ok(());
+                return Ok(now);
             }
             let mut batch = Batch::default();
             let result = self
@@ -351,7 +365,7 @@ impl Worker {
             self.retries_pending |= batch.retries_scheduled;
             result?;
             if stopping(shutdown) || self.changed_since(current) {
-                return Ok(());
+                return Ok(now);
             }
         }
     }

@@ -267,8 +267,11 @@ impl Pool {
         session
     }
 
-    /// Keeps a connection for the account's next message, up to `max_idle` of them.
+    /// Keeps a reusable connection for the account's next message, up to `max_idle` of them.
     fn checkin(&self, account_id: &AccountId, session: SmtpSession) {
+        if !session.is_reusable() {
+            return;
+        }
         let mut idle = lock(&self.idle);
         let sessions = idle.entry(account_id.clone()).or_default();
         if sessions.len() < self.max_idle {

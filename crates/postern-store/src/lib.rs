@@ -21,8 +21,8 @@
 //!
 //! Purpose: durable state for the server — API tokens, vault keys, sealed secrets, the event log,
 //! OAuth apps, accounts, their OAuth2 grants and pending authorizations, mailboxes and messages
-//! (with their sync cursors) — with migrations applied at open and a refusal to open a database a
-//! newer Postern migrated.
+//! (with their sync cursors), the outbox of messages to send (with leases) — with migrations
+//! applied at open and a refusal to open a database a newer Postern migrated.
 //! Non-goals: no network I/O, no cryptography (secrets arrive already sealed by `postern-vault`),
 //! no business rules beyond what keeps the data consistent.
 //! Key decision: callers only see [`Store`] and the `&dyn` repository traits; everything that knows

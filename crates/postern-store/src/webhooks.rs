@@ -236,8 +236,14 @@ pub trait Webhooks: Send + Sync {
         limit: u32,
     ) -> Result<Vec<DueDelivery>, StoreError>;
 
-    /// The earliest `next_attempt_at` of the webhook's pending deliveries, if it has any.
-    async fn next_attempt_at(&self, id: &WebhookId) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// The earliest `next_attempt_at` after `now` among the webhook's pending deliveries: when the
+    /// next retry falls due. Pending deliveries due already are not counted: once the caller has
+    /// attempted everything [`Webhooks::due`] returned, those left are held back by a retry.
+    async fn next_retry_at(
+        &self,
+        id: &WebhookId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
 
     /// Records attempts in one transaction: for each, counts it, stores its time, status code and
     /// error, and sets the status. Only pending deliveries change (one deleted or already settled
@@ -264,4 +270,342 @@ pub trait Webhooks: Send + Sync {
         delivery: &DeliveryId,
         now: DateTime<Utc>,
     ) -> Result<Option<Delivery>, StoreError>;
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the right failure in a test
+mod tests {
+    use chrono::Duration;
+    use postern_vault::{MasterKey, Vault};
+    use tempfile::TempDir;
+
+    use super::*;
+    use crate::{NewEvent, Store};
+
+    /// A migrated store with an active vault key, and the vault sealing with it.
+    async fn store() -> (TempDir, Store, Vault) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("p.db")).await.unwrap();
+        let master = MasterKey::generate();
+        let key = store.vault_keys().next_key_id().await.unwrap();
+        let (wrapped, _) = Vault::new_data_key(&master, key);
+        store
+            .vault_keys()
+            .insert_active(wrapped.clone())
+            .await
+            .unwrap();
+        let vault = Vault::unlock(&master, &[wrapped], key).unwrap();
+        (dir, store, vault)
+    }
+
+    async fn webhook(store: &Store, vault: &Vault) -> Webhook {
+        let id = WebhookId::generate();
+        let sealed = vault.seal(&id.signing_secret_ref().context(), b"whsec_x");
+        let new = NewWebhook {
+            id,
+            url: "https://example.com/hook".into(),
+            events: vec!["*".into()],
+            account_ids: None,
+            enabled: true,
+        };
+        store.webhooks().create(new, &sealed).await.unwrap()
+    }
+
+    async fn append(store: &Store, account: Option<&str>) -> Event {
+        let new = NewEvent {
+            account_id: account.map(str::to_owned),
+            kind: "message.new".into(),
+            payload: serde_json::json!({}),
+        };
+        store.events().append(new).await.unwrap()
+    }
+
+    /// Appends events for `accounts` and queues them all for `webhook`.
+    async fn queue(store: &Store, webhook: &Webhook, accounts: &[Option<&str>]) -> Vec<Event> {
+        let mut events = Vec::new();
+        for account in accounts {
+            events.push(append(store, *account).await);
+        }
+        let current = store.webhooks().get(&webhook.id).await.unwrap().unwrap();
+        let last = events.last().unwrap().id;
+        let outcome = store
+            .webhooks()
+            .enqueue(&webhook.id, current.cursor, last, &events)
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            EnqueueOutcome::Enqueued {
+                count: events.len() as u64
+            }
+        );
+        events
+    }
+
+    fn due_ids(due: &[DueDelivery]) -> Vec<i64> {
+        due.iter().map(|d| d.event.id.0).collect()
+    }
+
+    #[tokio::test]
+    async fn a_new_webhook_starts_after_the_newest_event_and_owns_its_secret() {
+        let (_dir, store, vault) = store().await;
+        append(&store, None).await;
+        let newest = append(&store, Some("acc-a")).await;
+        let created = webhook(&store, &vault).await;
+        assert_eq!(created.cursor, newest.id);
+        assert_eq!(
+            store.webhooks().list().await.unwrap(),
+            vec![created.clone()]
+        );
+        let secret = created.id.signing_secret_ref();
+        assert!(store.secrets().get(&secret).await.unwrap().is_some());
+
+        queue(&store, &created, &[Some("acc-a")]).await;
+        assert!(store.webhooks().delete(&created.id).await.unwrap());
+        assert!(!store.webhooks().delete(&created.id).await.unwrap());
+        assert!(store.secrets().get(&secret).await.unwrap().is_none());
+        let left = store
+            .webhooks()
+            .list_deliveries(&created.id, None, 10)
+            .await;
+        assert!(left.unwrap().is_empty(), "deliveries go with their webhook");
+    }
+
+    #[tokio::test]
+    async fn enqueue_moves_the_cursor_only_from_where_the_caller_read_it() {
+        let (_dir, store, vault) = store().await;
+        let hook = webhook(&store, &vault).await;
+        let events = [
+            append(&store, Some("a")).await,
+            append(&store, Some("b")).await,
+        ];
+        let stale = EventId(hook.cursor.0 - 1);
+        let moved = store
+            .webhooks()
+            .enqueue(&hook.id, stale, events[1].id, &events)
+            .await
+            .unwrap();
+        assert_eq!(
+            moved,
+            EnqueueOutcome::CursorMoved {
+                current: hook.cursor
+            }
+        );
+        assert!(
+            store
+                .webhooks()
+                .due(&hook.id, Utc::now(), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // Only the second event is wanted; the cursor still passes both.
+        let queued = store
+            .webhooks()
+            .enqueue(&hook.id, hook.cursor, events[1].id, &events[1..])
+            .await
+            .unwrap();
+        assert_eq!(queued, EnqueueOutcome::Enqueued { count: 1 });
+        let after = store.webhooks().get(&hook.id).await.unwrap().unwrap();
+        assert_eq!(after.cursor, events[1].id);
+        let due = store
+            .webhooks()
+            .due(&hook.id, Utc::now(), 10)
+            .await
+            .unwrap();
+        assert_eq!(due_ids(&due), [events[1].id.0]);
+        assert_eq!(due[0].event, events[1]);
+
+        let missing = store
+            .webhooks()
+            .enqueue(&WebhookId::generate(), EventId(0), events[1].id, &[])
+            .await;
+        assert!(matches!(missing, Err(StoreError::NotFound { .. })));
+    }
+
+    #[tokio::test]
+    async fn a_retry_holds_back_its_own_account_only() {
+        let (_dir, store, vault) = store().await;
+        let hook = webhook(&store, &vault).await;
+        let events = queue(
+            &store,
+            &hook,
+            &[Some("a"), Some("b"), Some("a"), None, None],
+        )
+        .await;
+        let now = Utc::now();
+        let due = store.webhooks().due(&hook.id, now, 10).await.unwrap();
+        assert_eq!(
+            due_ids(&due),
+            events.iter().map(|e| e.id.0).collect::<Vec<_>>()
+        );
+
+        let failed = AttemptRecord {
+            delivery: due[0].delivery.id.clone(),
+            at: now,
+            outcome: AttemptOutcome::Failed {
+                status_code: Some(503),
+                error: "HTTP 503".into(),
+                retry_at: Some(now + Duration::minutes(1)),
+            },
+        };
+        let server_wide_done = AttemptRecord {
+            delivery: due[3].delivery.id.clone(),
+            at: now,
+            outcome: AttemptOutcome::Delivered { status_code: 204 },
+        };
+        let changed = store
+            .webhooks()
+            .record_attempts(&[failed, server_wide_done.clone()])
+            .await
+            .unwrap();
+        assert_eq!(changed, 2);
+        let due = store.webhooks().due(&hook.id, now, 10).await.unwrap();
+        assert_eq!(
+            due_ids(&due),
+            [events[1].id.0, events[4].id.0],
+            "b and the server queue"
+        );
+        let later = store
+            .webhooks()
+            .due(&hook.id, now + Duration::minutes(2), 10)
+            .await;
+        assert_eq!(
+            due_ids(&later.unwrap()).len(),
+            4,
+            "a is due again once its retry is"
+        );
+        let next = store.webhooks().next_retry_at(&hook.id, now).await.unwrap();
+        assert_eq!(
+            next.map(|at| at.timestamp_millis()),
+            Some((now + Duration::minutes(1)).timestamp_millis()),
+            "a's retry; b and a's second event are due already and do not count"
+        );
+        assert_eq!(
+            store
+                .webhooks()
+                .record_attempts(&[server_wide_done])
+                .await
+                .unwrap(),
+            0,
+            "a settled delivery is not changed again"
+        );
+    }
+
+    #[tokio::test]
+    async fn outcomes_are_recorded_and_redelivery_starts_a_fresh_window() {
+        let (_dir, store, vault) = store().await;
+        let hook = webhook(&store, &vault).await;
+        let events = queue(&store, &hook, &[Some("a"), Some("b")]).await;
+        let due = store
+            .webhooks()
+            .due(&hook.id, Utc::now(), 10)
+            .await
+            .unwrap();
+        let at = Utc::now();
+        let dead = AttemptRecord {
+            delivery: due[1].delivery.id.clone(),
+            at,
+            outcome: AttemptOutcome::Failed {
+                status_code: None,
+                error: "cannot connect".into(),
+                retry_at: None,
+            },
+        };
+        store.webhooks().record_attempts(&[dead]).await.unwrap();
+        let listed = store
+            .webhooks()
+            .list_deliveries(&hook.id, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0].event_id, events[1].id, "newest first");
+        assert_eq!(listed[0].status, DeliveryStatus::Dead);
+        assert_eq!(listed[0].attempts, 1);
+        assert_eq!(listed[0].last_error.as_deref(), Some("cannot connect"));
+        assert_eq!(listed[0].last_status_code, None);
+        assert_eq!(listed[1].status, DeliveryStatus::Pending);
+        let page = store
+            .webhooks()
+            .list_deliveries(&hook.id, Some(events[1].id), 10)
+            .await
+            .unwrap();
+        assert_eq!(page, listed[1..]);
+
+        let later = at + Duration::hours(1);
+        let again = store
+            .webhooks()
+            .redeliver(&hook.id, &listed[0].id, later)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.status, DeliveryStatus::Pending);
+        assert_eq!(again.attempts, 0);
+        assert_eq!(
+            again.pending_since.timestamp_millis(),
+            later.timestamp_millis()
+        );
+        assert_eq!(
+            again.last_error.as_deref(),
+            Some("cannot connect"),
+            "history stays"
+        );
+        assert_eq!(
+            store.webhooks().get_delivery(&again.id).await.unwrap(),
+            Some(again)
+        );
+        let elsewhere = store
+            .webhooks()
+            .redeliver(&WebhookId::generate(), &listed[0].id, later)
+            .await
+            .unwrap();
+        assert_eq!(
+            elsewhere, None,
+            "a delivery is redelivered through its own webhook"
+        );
+    }
+
+    #[tokio::test]
+    async fn update_changes_the_given_fields_and_can_replace_the_secret() {
+        let (_dir, store, vault) = store().await;
+        let hook = webhook(&store, &vault).await;
+        let secret = hook.id.signing_secret_ref();
+        let rotated = vault.seal(&secret.context(), b"whsec_y");
+        let change = WebhookChange {
+            account_ids: Some(Some(vec!["a".into()])),
+            enabled: Some(false),
+            ..WebhookChange::default()
+        };
+        let updated = store
+            .webhooks()
+            .update(&hook.id, change, Some(&rotated))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(updated.url, hook.url);
+        assert_eq!(updated.events, hook.events);
+        assert_eq!(updated.account_ids, Some(vec!["a".to_owned()]));
+        assert!(!updated.enabled);
+        let stored = store.secrets().get(&secret).await.unwrap().unwrap();
+        let opened = vault.open(&secret.context(), &stored).unwrap();
+        assert_eq!(secrecy::ExposeSecret::expose_secret(&opened), b"whsec_y");
+
+        let unbound = WebhookChange {
+            account_ids: Some(None),
+            ..WebhookChange::default()
+        };
+        let updated = store
+            .webhooks()
+            .update(&hook.id, unbound, None)
+            .await
+            .unwrap();
+        assert_eq!(updated.unwrap().account_ids, None);
+        let missing = store
+            .webhooks()
+            .update(&WebhookId::generate(), WebhookChange::default(), None)
+            .await
+            .unwrap();
+        assert_eq!(missing, None);
+    }
 }

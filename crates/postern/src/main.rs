@@ -8,6 +8,7 @@
 mod account_cli;
 mod config;
 mod data_dir;
+mod doctor_cli;
 mod logging;
 mod serve;
 mod services;
@@ -62,6 +63,8 @@ enum Command {
         #[command(subcommand)]
         command: account_cli::AppCommand,
     },
+    /// Diagnose an account (or servers before an account exists), step by step, with fixes.
+    Doctor(doctor_cli::DoctorArgs),
     /// Manage the encryption keys of the data dir.
     Vault {
         #[command(subcommand)]
@@ -117,12 +120,26 @@ fn main() -> ExitCode {
     logging::init(&config.log, config.log_format);
     match run(cli.command, &config) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.is::<ReportedFailure>() => ExitCode::FAILURE,
         Err(error) => {
             eprintln!("postern: {error:#}");
             ExitCode::FAILURE
         }
     }
 }
+
+/// A failure the command already reported in its own output (the doctor's failed steps): the
+/// exit code says it, nothing more is printed.
+#[derive(Debug)]
+struct ReportedFailure;
+
+impl std::fmt::Display for ReportedFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the report above has failed steps")
+    }
+}
+
+impl std::error::Error for ReportedFailure {}
 
 fn run(command: Command, config: &Config) -> anyhow::Result<()> {
     if let Command::Config {
@@ -142,6 +159,12 @@ fn run(command: Command, config: &Config) -> anyhow::Result<()> {
 async fn run_async(command: Command, config: &Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => serve::run(config).await,
+        Command::Doctor(args) => {
+            if doctor_cli::run(args, config).await? {
+                return Err(anyhow::Error::new(ReportedFailure));
+            }
+            Ok(())
+        }
         Command::Config { .. } => Ok(()),
         Command::Token { command } => {
             let data = data_dir::open(config).await?;

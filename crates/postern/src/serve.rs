@@ -33,6 +33,8 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let accounts = services::account_service_at(config, data.store, data.vault, &public_url)?;
     let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
     let refresher = tokio::spawn(accounts.tokens().clone().run_refresher(background_stopped));
+    let outbox = services::outbox_service(&accounts);
+    let senders = outbox.spawn_workers(stop_background.subscribe());
     let return_url = config
         .oauth
         .return_url
@@ -44,7 +46,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         per_second: config.api.rate_limit_per_second,
         burst: config.api.rate_limit_burst,
     };
-    let state = AppState::new(store.clone(), accounts)
+    let state = AppState::new(store.clone(), accounts, outbox)
         .with_callback_redirect(return_url)
         .with_rate_limit(rate_limit);
     let pruner = tokio::spawn(prune_rate_limits(
@@ -62,6 +64,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         .context("the API server failed")?;
     let _ = stop_background.send(true);
     let _ = pruner.await;
+    senders.join().await;
     if let Err(error) = refresher.await {
         tracing::warn!(%error, "the token refresher ended abnormally");
     }

@@ -48,3 +48,14 @@ pub fn account_service_at(
         policy,
     ))
 }
+
+/// The outbox, sharing the account service's store, vault and token manager.
+pub fn outbox_service(accounts: &AccountService) -> postern_outbox::OutboxService {
+    let ctx = accounts.flows().context();
+    postern_outbox::OutboxService::new(
+        ctx.store.clone(),
+        ctx.vault.clone(),
+        accounts.tokens().clone(),
+        postern_outbox::OutboxConfig::default(),
+    )
+}

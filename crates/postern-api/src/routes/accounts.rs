@@ -22,6 +22,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/accounts", get(list).post(create))
         .route("/accounts/{id}", get(show).delete(remove))
         .route("/accounts/{id}/reauthorize", post(reauthorize))
+        .route("/accounts/{id}/diagnose", post(diagnose))
 }
 
 #[derive(Serialize)]
@@ -217,4 +218,19 @@ async fn reauthorize(
         authorize_url: url.to_string(),
         expires_at,
     }))
+}
+
+/// `POST /v1/accounts/{id}/diagnose`: the doctor's step-by-step report (DNS, TCP, TLS, capabilities,
+/// token, IMAP login, mailbox, SMTP, send path), each step with evidence and a fix. Never a secret.
+async fn diagnose(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<postern_doctor::Report>, ApiError> {
+    caller.require(Scope::AccountsWrite)?;
+    let account = visible(&caller, &state, &id).await?;
+    let deps = postern_doctor::DoctorDeps::new(state.accounts.flows().context().clone());
+    Ok(Json(
+        postern_doctor::diagnose_account(&account, &deps).await,
+    ))
 }

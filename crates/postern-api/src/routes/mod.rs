@@ -7,6 +7,7 @@ mod callback;
 mod health;
 mod messages;
 mod oauth_apps;
+mod send;
 mod tokens;
 
 use crate::error::ApiError;
@@ -28,6 +29,7 @@ pub(crate) fn protected() -> Router<AppState> {
         .merge(oauth_apps::router())
         .merge(accounts::router())
         .merge(messages::router())
+        .merge(send::router())
         .fallback(not_found)
 }
 

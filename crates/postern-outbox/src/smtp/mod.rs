@@ -110,6 +110,8 @@ pub struct Transaction {
 pub struct SmtpSession {
     conn: conn::Connection,
     extensions: Extensions,
+    /// Set when the transaction could not be reset: the server's state is unknown.
+    broken: bool,
 }
 
 impl fmt::Debug for SmtpSession {
@@ -134,7 +136,11 @@ impl SmtpSession {
         ehlo_name: Option<&str>,
     ) -> Result<Self, SmtpError> {
         let (conn, extensions) = conn::open(endpoint, timeouts, ehlo_name).await?;
-        Ok(SmtpSession { conn, extensions })
+        Ok(SmtpSession {
+            conn,
+            extensions,
+            broken: false,
+        })
     }
 
     /// What the server offers (read over TLS).
@@ -230,7 +236,7 @@ impl SmtpSession {
         let mail = self.mail_command(envelope, size, data::is_eight_bit(message))?;
         let recipients = self.envelope(&mail, &envelope.recipients).await?;
         if !recipients.iter().any(|r| r.reply.is_positive()) {
-            self.reset().await?;
+            self.reset_or_break().await;
             return Ok(Transaction {
                 recipients,
                 data: None,
@@ -348,11 +354,25 @@ impl SmtpSession {
     async fn data(&mut self, wire: &[u8]) -> Result<Reply, SmtpError> {
         let reply = self.conn.command(b"DATA\r\n", Stage::Data).await?;
         if reply.code() != 354 {
-            self.reset().await?;
+            self.reset_or_break().await;
             return Ok(reply);
         }
         self.conn.write(wire, Stage::DataEnd).await?;
         self.conn.read_reply(Stage::DataEnd).await
+    }
+
+    /// False once a transaction could not be reset: the session must not be used again.
+    pub fn is_reusable(&self) -> bool {
+        !self.broken
+    }
+
+    /// Resets after a transaction that ended before DATA; the replies already read are the
+    /// result, so a failed reset only retires the session.
+    async fn reset_or_break(&mut self) {
+        if let Err(error) = self.reset().await {
+            tracing::debug!(%error, "RSET failed; the SMTP session will not be reused");
+            self.broken = true;
+        }
     }
 
     /// `RSET`: abandons the current transaction; the session stays logged in.

@@ -411,15 +411,20 @@ impl Webhooks for SqliteWebhooks {
         rows.into_iter().map(DueRow::into_due).collect()
     }
 
-    async fn next_attempt_at(&self, id: &WebhookId) -> Result<Option<DateTime<Utc>>, StoreError> {
+    async fn next_retry_at(
+        &self,
+        id: &WebhookId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let at: Option<i64> = sqlx::query_scalar(
             "SELECT MIN(next_attempt_at) FROM webhook_deliveries \
-             WHERE webhook_id = ? AND status = 'pending'",
+             WHERE webhook_id = ? AND status = 'pending' AND next_attempt_at > ?",
         )
         .bind(id.as_str().to_owned())
+        .bind(to_millis(now))
         .fetch_one(&self.pool)
         .await?;
-        from_optional_millis(at, || format!("next_attempt_at of webhook {id}"))
+        from_optional_millis(at, || format!("next retry of webhook {id}"))
     }
 
     async fn record_attempts(&self, attempts: &[AttemptRecord]) -> Result<u64, StoreError> {

@@ -188,7 +188,10 @@ pub(crate) fn content_type(part: &MessagePart<'_>) -> String {
     }
 }
 
-pub(crate) fn mime_summary(message: &mail_parser::Message<'_>, sections: &[Option<String>]) -> MimeSummary {
+pub(crate) fn mime_summary(
+    message: &mail_parser::Message<'_>,
+    sections: &[Option<String>],
+) -> MimeSummary {
     let part_is = |ids: &[u32], html: bool| {
         ids.iter().any(|&id| {
             matches!(

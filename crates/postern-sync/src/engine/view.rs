@@ -93,7 +93,10 @@ fn raw_headers(raw: &[u8]) -> Vec<Header> {
         .iter()
         .map(|header| Header {
             name: header.name().to_owned(),
-            value: header_text(parsed.header_raw(header.name()).unwrap_or_default(), &header.value),
+            value: header_text(
+                parsed.header_raw(header.name()).unwrap_or_default(),
+                &header.value,
+            ),
         })
         .collect()
 }

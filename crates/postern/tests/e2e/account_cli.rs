@@ -3,7 +3,7 @@
 //! browser), the device flow, password accounts, and that no secret ever reaches the output.
 
 use crate::support::{Postern, run_postern};
-use postern_testkit::dovecot::{Dovecot, DovecotConfig};
+use postern_testkit::dovecot::Dovecot;
 use postern_testkit::oauth_provider::{ClientConfig, Decision, TestOAuthProvider};
 use std::path::Path;
 use std::process::{ExitStatus, Output, Stdio};
@@ -19,8 +19,7 @@ fn provider() -> &'static TestOAuthProvider {
 
 fn dovecot() -> &'static Dovecot {
     // The same configuration as `oauth_http`: whichever test starts the shared Dovecot first wins.
-    Dovecot::shared(|| DovecotConfig::new(provider().introspect_url()))
-        .unwrap_or_else(|error| panic!("{error}"))
+    crate::support::dovecot()
 }
 
 fn unique(prefix: &str) -> String {

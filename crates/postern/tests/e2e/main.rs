@@ -4,7 +4,9 @@
 
 mod account_cli;
 mod cli;
+mod doctor;
 mod oauth_http;
+mod send_http;
 mod server;
 mod support;
 mod tokens_http;

@@ -5,7 +5,7 @@
 
 use crate::support::Postern;
 use postern_testkit::browser;
-use postern_testkit::dovecot::{Dovecot, DovecotConfig};
+use postern_testkit::dovecot::Dovecot;
 use postern_testkit::oauth_provider::{ClientConfig, TestOAuthProvider};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -15,8 +15,7 @@ fn provider() -> &'static TestOAuthProvider {
 }
 
 fn dovecot() -> &'static Dovecot {
-    Dovecot::shared(|| DovecotConfig::new(provider().introspect_url()))
-        .unwrap_or_else(|e| panic!("{e}"))
+    crate::support::dovecot()
 }
 
 fn unique(prefix: &str) -> String {

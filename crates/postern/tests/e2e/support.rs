@@ -157,3 +157,17 @@ impl Postern {
             .collect()
     }
 }
+
+/// The one Dovecot of this test binary: OAuth2 through the shared test provider, submission
+/// relaying to the shared SMTP sink. Every module uses this, so whichever test starts it first
+/// starts it with everything the others need.
+pub fn dovecot() -> &'static postern_testkit::dovecot::Dovecot {
+    use postern_testkit::dovecot::{Dovecot, DovecotConfig};
+    use postern_testkit::oauth_provider::TestOAuthProvider;
+    use postern_testkit::smtp_sink::SmtpSink;
+    Dovecot::shared(|| {
+        let sink = SmtpSink::shared().unwrap_or_else(|e| panic!("{e}"));
+        DovecotConfig::new(TestOAuthProvider::shared().introspect_url()).with_relay(sink.addr())
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
+}

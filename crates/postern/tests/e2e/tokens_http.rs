@@ -161,11 +161,7 @@ async fn a_token_bound_to_accounts_sees_only_those_and_gets_404_for_the_others()
 
 /// A connected password account on the shared Dovecot; returns its id.
 async fn password_account(server: &Postern, admin: &str, name: &str) -> String {
-    use postern_testkit::dovecot::{Dovecot, DovecotConfig};
-    use postern_testkit::oauth_provider::TestOAuthProvider;
-    let dovecot =
-        Dovecot::shared(|| DovecotConfig::new(TestOAuthProvider::shared().introspect_url()))
-            .unwrap_or_else(|e| panic!("{e}"));
+    let dovecot = crate::support::dovecot();
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -1,0 +1,140 @@
+//! Sending over HTTP through the real binary: the outbox queues before answering, the workers send
+//! through Dovecot's submission service, and the sink receives exactly what was asked.
+
+use crate::support::{Postern, dovecot};
+use postern_testkit::smtp_sink::SmtpSink;
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+async fn sender_account(server: &Postern, admin: &str) -> (String, String) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let email = format!("sender-{nanos:x}@example.test");
+    dovecot().add_password_user(&email, "send-pw").unwrap();
+    let ca_file = dovecot().ca_file().display().to_string();
+    let body = json!({
+        "email": email,
+        "imap": {"host": "localhost", "port": dovecot().imaps_addr().port(), "security": "tls", "ca_file": ca_file},
+        "smtp": {"host": "localhost", "port": dovecot().submission_addr().unwrap().port(), "security": "starttls", "ca_file": ca_file},
+        "auth": {"type": "password", "password": "send-pw"},
+    });
+    let created: Value = server
+        .send_json(Method::POST, "/v1/accounts", admin, &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["state"], "connected", "{created}");
+    (created["id"].as_str().unwrap().to_owned(), email)
+}
+
+#[tokio::test]
+async fn a_send_request_is_queued_sent_and_arrives_with_bcc_hidden_and_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Postern::start(dir.path(), &[]).await;
+    let admin = server.admin_token.clone().unwrap();
+    let (id, email) = sender_account(&server, &admin).await;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let to = format!("to-{nanos:x}@example.test");
+    let bcc = format!("bcc-{nanos:x}@example.test");
+    let request = json!({
+        "to": [to], "bcc": [bcc], "subject": "Quarterly figures",
+        "text": "Attached.",
+        "attachments": [{"filename": "figures.csv", "content_type": "text/csv", "content_base64": "YSxiCjEsMgo="}],
+    });
+    let send = |key: &'static str| {
+        server
+            .client
+            .post(server.url(&format!("/v1/accounts/{id}/send")))
+            .bearer_auth(&admin)
+            .header("idempotency-key", key)
+            .json(&request)
+            .send()
+    };
+    let first = send("report-1").await.unwrap();
+    assert_eq!(first.status(), 202);
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["status"], "queued");
+    assert_eq!(first["created"], true);
+
+    let sink = SmtpSink::shared().unwrap();
+    let arrived = sink
+        .wait_for_rcpt(&bcc, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(arrived.mail_from, email);
+    assert!(arrived.rcpt_to.contains(&to) && arrived.rcpt_to.contains(&bcc));
+    let data = String::from_utf8_lossy(&arrived.data);
+    assert!(
+        !data.to_ascii_lowercase().contains("bcc:") && !data.contains(&bcc),
+        "Bcc leaked:\n{data}"
+    );
+    assert!(
+        data.contains("Subject: Quarterly figures") && data.contains("figures.csv"),
+        "{data}"
+    );
+
+    let replay: Value = send("report-1").await.unwrap().json().await.unwrap();
+    assert_eq!(replay["id"], first["id"]);
+    assert_eq!(replay["created"], false);
+    let item_id = first["id"].as_str().unwrap();
+    let item: Value = server
+        .get(&format!("/v1/outbox/{item_id}"), Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(item["status"], "sent", "{item}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let copies = sink
+        .messages()
+        .iter()
+        .filter(|m| m.rcpt_to.contains(&bcc))
+        .count();
+    assert_eq!(copies, 1, "the idempotent replay sent a second copy");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_send_request_names_its_fields_and_queues_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Postern::start(dir.path(), &[]).await;
+    let admin = server.admin_token.clone().unwrap();
+    let (id, _) = sender_account(&server, &admin).await;
+    let bad = json!({"to": ["not an address"], "subject": "x", "attachments": [{"filename": "a", "content_type": "text/plain", "content_base64": "%%%"}]});
+    let response = server
+        .send_json(
+            Method::POST,
+            &format!("/v1/accounts/{id}/send"),
+            &admin,
+            &bad,
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    let fields: Vec<&str> = body["error"]["details"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert!(fields.iter().any(|f| f.starts_with("to")), "{body}");
+    assert!(
+        fields.iter().any(|f| f.starts_with("attachments")),
+        "{body}"
+    );
+    let listed: Value = server
+        .get(&format!("/v1/outbox?account={id}"), Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 0);
+    server.stop().await;
+}
