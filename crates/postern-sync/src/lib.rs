@@ -1,6 +1,10 @@
 //! The IMAP side of Postern: connections, the per-account supervisor, initial and incremental sync, IDLE.
 //!
-//! Two layers exist today; the per-account supervisor (reconnects, IDLE, scheduling) comes next.
+//! Three layers, top down.
+//!
+//! The **supervisors**, [`supervisor`]: a [`SyncService`] owns one task per account that opens a
+//! session, runs the first pass, then keeps the account in step (IDLE on INBOX, a periodic resync,
+//! reconnects with back-off) and moves its state `connecting` → `syncing` → `connected` / `error`.
 //!
 //! The **sync engine**, [`engine`]: [`sync_account`] runs one pass over an account on a session,
 //! bringing the store's mailboxes and messages (with their events) in step with the server, resumable
@@ -39,10 +43,10 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Non-goal: deciding when to connect, refresh, back off or mark an account. The connection layer gets
-//! endpoints and credentials handed in and reports typed errors; the engine is handed a logged-in session
-//! and the store, and reports [`SyncError`]; the supervisor (later in this crate) and `postern-auth`'s
-//! token manager decide what happens next.
+//! Non-goal: deciding which accounts run. The connection layer gets endpoints and credentials handed
+//! in and reports typed errors; the engine is handed a logged-in session and the store, and reports
+//! [`SyncError`]; the supervisor decides what happens next (with `postern-auth`'s token manager for
+//! tokens); the caller of [`SyncService`] decides which accounts to start and stop.
 //!
 //! Key decision: async-imap does the protocol work, wrapped so that no caller sees its quirks (no STARTTLS,
 //! untyped `NO` text, SASL error challenges, no timeouts); `postern-auth` builds every SASL byte.
@@ -58,6 +62,7 @@ pub mod error;
 pub mod login;
 mod response;
 pub mod session;
+pub mod supervisor;
 pub mod tls;
 
 pub use capabilities::Capabilities;
@@ -71,3 +76,4 @@ pub use engine::{
 pub use error::{ImapError, Stage, SyncError, TlsFailure};
 pub use login::{Login, LoginMethod, OAuthMechanism};
 pub use session::{ImapSession, InboxCheck};
+pub use supervisor::{AccountProgress, ServiceError, SyncConfig, SyncService};
