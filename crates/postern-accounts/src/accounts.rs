@@ -5,6 +5,11 @@
 //! `connected` and `error`. A password or app-only account is verified by a login before it is kept:
 //! a wrong password is an error for the caller, not a stored account that can never work.
 //!
+//! Every change is written to the audit log (`account.created`, `account.removed`, `reauthorize`,
+//! `revoke`, and through the flows every authorization step) naming the service's actor: `api` by
+//! default, or whoever [`AccountService::with_actor`] names (an API token, `cli`). A `last_error`
+//! from a failed login carries the known-error catalogue's cause and fix when it knows the answer.
+//!
 //! Non-goal: keeping connections open; the sync engine's supervisor does that.
 
 use crate::apps::{parse_app_id, preset_of};
@@ -16,8 +21,8 @@ use postern_auth::oauth::DeviceAuthorization;
 use postern_auth::presets::MailServer;
 use postern_auth::token_manager::{RefreshPolicy, TokenManager};
 use postern_store::{
-    Account, AccountAuth, AccountId, AccountState, Endpoint, Grant, NewAccount, OAuthApp,
-    SaslMechanism, Security, Store, Transition,
+    Account, AccountAuth, AccountId, AccountState, AuditAction, AuditOutcome, Endpoint, Grant,
+    NewAccount, NewAuditEntry, OAuthApp, SaslMechanism, Security, Store, Transition,
 };
 use postern_sync::account::{AccountCredentials, SessionError, open_session};
 use postern_vault::Vault;
@@ -25,10 +30,19 @@ use serde_json::json;
 use std::str::FromStr;
 use std::sync::Arc;
 
+/// The actor the audit log names when the caller did not say who it acts for.
+pub const DEFAULT_ACTOR: &str = "api";
+
+/// How recently a token must have been obtained for a login refusal to mean "this token belongs to
+/// someone else" rather than "this token has expired".
+const JUST_OBTAINED: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
+
 /// The account service. Cheap to clone.
 #[derive(Clone)]
 pub struct AccountService {
     inner: Arc<Inner>,
+    /// Who the audit log names for what this handle does.
+    actor: Arc<str>,
 }
 
 struct Inner {
@@ -60,7 +74,49 @@ impl AccountService {
                 tokens,
                 credentials,
             }),
+            actor: Arc::from(DEFAULT_ACTOR),
         }
+    }
+
+    /// The same service, naming `actor` (an API token's name, `cli`) in the audit log for what it
+    /// does through this handle. Cheap: everything else is shared.
+    pub fn with_actor(&self, actor: &str) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            actor: Arc::from(actor),
+        }
+    }
+
+    /// Who the audit log names for what this handle does.
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+
+    /// The flows, acting for this handle's actor.
+    fn acting_flows(&self) -> Flows {
+        self.inner.flows.acting_as(&self.actor)
+    }
+
+    /// Writes one audit entry naming this handle's actor (never failing the operation).
+    pub(crate) async fn audit(&self, entry: NewAuditEntry) {
+        self.store().audit().record_or_warn(entry).await;
+    }
+
+    /// An audit entry of this handle's actor about `account`.
+    fn account_entry(
+        &self,
+        account: &Account,
+        action: AuditAction,
+        outcome: AuditOutcome,
+        detail: String,
+    ) -> NewAuditEntry {
+        let mut entry = NewAuditEntry::new(&*self.actor, action, outcome)
+            .with_account(&account.id)
+            .with_detail(detail);
+        if let Some(app_id) = account.auth.app_id() {
+            entry = entry.with_app(app_id);
+        }
+        entry
     }
 
     /// The token manager (for the background refresher and the sync engine).
@@ -128,12 +184,34 @@ impl AccountService {
             .create(new_account, sealed_password.as_ref())
             .await?;
         tracing::info!(account = %account.id, kind = account.auth.kind(), "account created");
-        self.connect_new(account).await
+        let connected = self.connect_new(account.clone()).await;
+        let (outcome, detail) = match &connected {
+            Ok(created) => (
+                AuditOutcome::Ok,
+                format!(
+                    "{} account for {} created ({})",
+                    account.auth.kind(),
+                    account.email,
+                    created.account.state
+                ),
+            ),
+            Err(error) => (
+                AuditOutcome::Failed,
+                format!(
+                    "{} account for {} not kept: {error}",
+                    account.auth.kind(),
+                    account.email
+                ),
+            ),
+        };
+        let entry = self.account_entry(&account, AuditAction::AccountCreated, outcome, detail);
+        self.audit(entry).await;
+        connected
     }
 
     async fn connect_new(&self, account: Account) -> Result<CreatedAccount, ServiceError> {
         match &account.auth {
-            AccountAuth::OAuth2 { .. } => match self.inner.flows.start(&account).await {
+            AccountAuth::OAuth2 { .. } => match self.acting_flows().start(&account).await {
                 Ok(authorization) => Ok(CreatedAccount {
                     account,
                     authorization: Some(authorization),
@@ -145,7 +223,7 @@ impl AccountService {
                 }
             },
             AccountAuth::OAuth2App { .. } => {
-                let verified = match self.inner.flows.app_only(&account).await {
+                let verified = match self.acting_flows().app_only(&account).await {
                     Ok(()) => self.verify(&account).await,
                     Err(error) => Err(error.into()),
                 };
@@ -221,7 +299,7 @@ impl AccountService {
                 .await
             }
             Err(error) => {
-                let reason = error.to_string();
+                let reason = self.explained(account, &error).await;
                 let payload = json!({ "reason": reason });
                 if !matches!(
                     error,
@@ -241,6 +319,22 @@ impl AccountService {
                 Err(session_error(error))
             }
         }
+    }
+
+    /// The login failure in words, with the catalogue's cause and fix when it knows the answer.
+    async fn explained(&self, account: &Account, error: &SessionError) -> String {
+        let SessionError::Imap(imap) = error else {
+            // Token errors already carry the catalogue's advice (the token manager wrote them).
+            return error.to_string();
+        };
+        let just_obtained = match self.store().grants().get(&account.id).await {
+            Ok(grant) => {
+                grant.is_some_and(|grant| chrono::Utc::now() - grant.obtained_at < JUST_OBTAINED)
+            }
+            Err(_) => false,
+        };
+        let entry = postern_doctor::catalogue::explain_imap_error(imap, just_obtained);
+        postern_catalogue::annotate(&error.to_string(), entry)
     }
 
     async fn set_state(
@@ -274,14 +368,24 @@ impl AccountService {
     /// A fresh provider link for an existing OAuth2 account (e.g. after `needs_reauth`).
     pub async fn reauthorize(&self, id: &str) -> Result<AuthorizationLink, ServiceError> {
         let account = self.user_grant_account(id).await?;
-        Ok(self.inner.flows.start(&account).await?)
+        let link = self.acting_flows().start(&account).await;
+        let (outcome, detail) = match &link {
+            Ok(_) => (
+                AuditOutcome::Ok,
+                "a fresh provider link was issued".to_owned(),
+            ),
+            Err(error) => (AuditOutcome::Failed, format!("no provider link: {error}")),
+        };
+        let entry = self.account_entry(&account, AuditAction::Reauthorize, outcome, detail);
+        self.audit(entry).await;
+        Ok(link?)
     }
 
     /// Starts the device flow (RFC 8628) for an OAuth2 account: show the user the returned
     /// `verification_uri` and `user_code`, then call [`AccountService::complete_device`].
     pub async fn start_device(&self, id: &str) -> Result<DeviceAuthorization, ServiceError> {
         let account = self.user_grant_account(id).await?;
-        Ok(self.inner.flows.start_device(&account).await?)
+        Ok(self.acting_flows().start_device(&account).await?)
     }
 
     /// Waits (polling politely) for the user to approve the device code, stores the tokens and
@@ -292,7 +396,7 @@ impl AccountService {
         device: &DeviceAuthorization,
     ) -> Result<Account, ServiceError> {
         let account = self.account(id).await?;
-        self.inner.flows.finish_device(&account, device).await?;
+        self.acting_flows().finish_device(&account, device).await?;
         let account = self.granted(&account).await?;
         self.verify(&account).await
     }
@@ -339,6 +443,18 @@ impl AccountService {
         self.store().accounts().delete(&account.id).await?;
         self.inner.tokens.forget(&account.id);
         tracing::info!(account = %account.id, "account removed");
+        let detail = format!(
+            "{} account for {} removed",
+            account.auth.kind(),
+            account.email
+        );
+        let entry = self.account_entry(
+            &account,
+            AuditAction::AccountRemoved,
+            AuditOutcome::Ok,
+            detail,
+        );
+        self.audit(entry).await;
         Ok(())
     }
 
@@ -379,13 +495,20 @@ impl AccountService {
             client.revoke(&token).await.map_err(|e| e.to_string())?;
             Ok(true)
         };
-        match revoked.await {
-            Ok(true) => tracing::info!(account = %account.id, "grant revoked at the provider"),
-            Ok(false) => {}
-            Err(error) => {
-                tracing::warn!(account = %account.id, %error, "could not revoke the grant at the provider")
+        let (outcome, detail) = match revoked.await {
+            Ok(true) => {
+                tracing::info!(account = %account.id, "grant revoked at the provider");
+                (AuditOutcome::Ok, "grant revoked at the provider".to_owned())
             }
-        }
+            Ok(false) => return,
+            Err(error) => {
+                tracing::warn!(account = %account.id, %error, "could not revoke the grant at the provider");
+                let detail = format!("could not revoke the grant at the provider: {error}");
+                (AuditOutcome::Failed, detail)
+            }
+        };
+        let entry = self.account_entry(account, AuditAction::Revoke, outcome, detail);
+        self.audit(entry).await;
     }
 
     async fn app_of(

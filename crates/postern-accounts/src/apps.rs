@@ -4,13 +4,19 @@
 //! scopes, the parameters that make a refresh token come back), refuses the known traps with a
 //! field-level error, and seals the client secret before it is stored.
 //!
+//! Registering and removing an app are written to the audit log (`app.created`, `app.removed`)
+//! under the service's actor. The one setting that can change in place is Google's publishing
+//! status ([`AccountService::set_publishing_status`]), which the expiry forecast reads.
+//!
 //! Non-goal: editing apps in place; remove and register again (accounts must be moved first).
 
 use crate::accounts::AccountService;
 use crate::error::{FieldError, ServiceError};
 use crate::input::NewAppInput;
 use postern_auth::presets::{AppInput, Provider};
-use postern_store::{AppId, NewOAuthApp, OAuthApp};
+use postern_store::{
+    AppId, AuditAction, AuditOutcome, NewAuditEntry, NewOAuthApp, OAuthApp, PublishingStatus,
+};
 use std::str::FromStr;
 
 /// A newly registered app and what resolution changed or doubts.
@@ -83,6 +89,9 @@ impl AccountService {
             .create(new_app, secret.as_ref())
             .await?;
         tracing::info!(app = %app.id, provider = %app.provider, "OAuth app registered");
+        let detail = format!("{} app {:?} registered", app.provider, app.name);
+        self.audit_app(&app.id, AuditAction::AppCreated, detail)
+            .await;
         Ok(RegisteredApp {
             app,
             warnings: resolved
@@ -112,10 +121,52 @@ impl AccountService {
     pub async fn remove_app(&self, id: &str) -> Result<(), ServiceError> {
         let app_id = parse_app_id(id)?;
         if self.store().oauth_apps().delete(&app_id).await? {
+            self.audit_app(&app_id, AuditAction::AppRemoved, "app removed".to_owned())
+                .await;
             Ok(())
         } else {
             Err(ServiceError::NotFound(format!("OAuth app {id}")))
         }
+    }
+}
+
+impl AccountService {
+    /// Records the app's Google publishing status (`testing` apps' grants die 7 days after consent,
+    /// which the expiry forecast announces ahead of time). Every app starts as `production`.
+    pub async fn set_publishing_status(
+        &self,
+        id: &str,
+        status: PublishingStatus,
+    ) -> Result<(), ServiceError> {
+        let app_id = parse_app_id(id)?;
+        if self
+            .store()
+            .expiry()
+            .set_publishing_status(&app_id, status)
+            .await?
+        {
+            tracing::info!(app = %app_id, %status, "publishing status set");
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound(format!("OAuth app {id}")))
+        }
+    }
+
+    /// The app's Google publishing status.
+    pub async fn publishing_status(&self, id: &str) -> Result<PublishingStatus, ServiceError> {
+        let app_id = parse_app_id(id)?;
+        self.store()
+            .expiry()
+            .publishing_status(&app_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("OAuth app {id}")))
+    }
+
+    async fn audit_app(&self, app_id: &AppId, action: AuditAction, detail: String) {
+        let entry = NewAuditEntry::new(self.actor(), action, AuditOutcome::Ok)
+            .with_app(app_id)
+            .with_detail(detail);
+        self.audit(entry).await;
     }
 }
 

@@ -23,6 +23,6 @@ pub mod apps;
 mod error;
 mod input;
 
-pub use accounts::{AccountService, CreatedAccount};
+pub use accounts::{AccountService, CreatedAccount, DEFAULT_ACTOR};
 pub use error::{FieldError, ServiceError};
 pub use input::{AuthInput, EndpointInput, NewAccountInput, NewAppInput};

@@ -5,8 +5,10 @@
 
 use crate::rate_limit::{RateLimit, TokenLimiter};
 use postern_accounts::AccountService;
+use postern_events::WebhookService;
 use postern_outbox::OutboxService;
 use postern_store::Store;
+use postern_sync::SyncService;
 use url::Url;
 
 /// Shared application state, cloned into every request.
@@ -18,6 +20,10 @@ pub struct AppState {
     pub accounts: AccountService,
     /// Sending.
     pub outbox: OutboxService,
+    /// Webhooks and the event stream.
+    pub webhooks: WebhookService,
+    /// The per-account IMAP supervisors.
+    pub sync: SyncService,
     /// Where the OAuth callback sends the browser when done, instead of showing its own page.
     pub callback_redirect: Option<Url>,
     /// Per-token request limits.
@@ -26,11 +32,19 @@ pub struct AppState {
 
 impl AppState {
     /// State over an opened store and the services.
-    pub fn new(store: Store, accounts: AccountService, outbox: OutboxService) -> Self {
+    pub fn new(
+        store: Store,
+        accounts: AccountService,
+        outbox: OutboxService,
+        webhooks: WebhookService,
+        sync: SyncService,
+    ) -> Self {
         Self {
             store,
             accounts,
             outbox,
+            webhooks,
+            sync,
             callback_redirect: None,
             limiter: TokenLimiter::new(RateLimit::default()),
         }

@@ -8,6 +8,11 @@
 //! stores the tokens. Anything wrong with the state (unknown, replayed, expired) is refused before
 //! anything else is touched.
 //!
+//! Every step is written to the audit log (`authorize.started`, `authorize.completed` ok or failed,
+//! `authorize.denied`), with the actor the flows act for ([`Flows::acting_as`]; `system` by default,
+//! `browser` for the callback), and never a code, verifier, state or token. An audit write that fails
+//! is logged and does not fail the flow.
+//!
 //! Non-goal: deciding that an account is connected. That needs a real IMAP login, which the account
 //! service performs after [`Flows::complete`]; this crate does not talk to mail servers.
 
@@ -15,11 +20,13 @@ use crate::context::{AppClientError, AuthContext, SaveGrantError};
 use crate::oauth::{DeviceAuthorization, OAuthError};
 use chrono::{DateTime, Utc};
 use postern_store::{
-    Account, AccountAuth, AccountState, NewAuthorization, OAuthApp, PendingAuthorization,
-    StoreError, TakeOutcome, Transition,
+    ACTOR_BROWSER, ACTOR_SYSTEM, Account, AccountAuth, AccountId, AccountState, AppId, AuditAction,
+    AuditOutcome, NewAuditEntry, NewAuthorization, OAuthApp, PendingAuthorization, StoreError,
+    TakeOutcome, Transition,
 };
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 use url::Url;
 
 /// A provider link to send the user to, and until when its `state` is accepted.
@@ -128,6 +135,8 @@ impl FlowError {
 pub struct Flows {
     ctx: AuthContext,
     callback_url: String,
+    /// Who the audit log names for the steps these flows take (the callback is always `browser`).
+    actor: Arc<str>,
 }
 
 /// Wraps the provider's refusal with the account it was for.
@@ -146,7 +155,25 @@ fn state_hash(state: &str) -> [u8; 32] {
 impl Flows {
     /// Flows whose default redirect is `callback_url` (Postern's `/oauth/callback`).
     pub fn new(ctx: AuthContext, callback_url: String) -> Self {
-        Self { ctx, callback_url }
+        Self {
+            ctx,
+            callback_url,
+            actor: Arc::from(ACTOR_SYSTEM),
+        }
+    }
+
+    /// The same flows, writing `actor` (an API token's name, `cli`) into the audit log for the steps
+    /// they take. Cheap: the context is shared.
+    pub fn acting_as(&self, actor: &str) -> Self {
+        Self {
+            actor: Arc::from(actor),
+            ..self.clone()
+        }
+    }
+
+    /// Who the audit log names for the steps these flows take.
+    pub fn actor(&self) -> &str {
+        &self.actor
     }
 
     /// The shared context.
@@ -157,6 +184,18 @@ impl Flows {
     /// Starts an authorization-code flow for `account` and returns the provider link. The provider
     /// sends the browser back to the app's registered redirect URI, or Postern's callback.
     pub async fn start(&self, account: &Account) -> Result<AuthorizationLink, FlowError> {
+        let started = self.issue_link(account).await;
+        let detail = match &started {
+            Ok(link) => format!("provider link issued, valid until {}", link.expires_at),
+            Err(error) => format!("no provider link: {error}"),
+        };
+        let outcome = outcome_of(&started);
+        self.audit(account, AuditAction::AuthorizeStarted, outcome, detail)
+            .await;
+        started
+    }
+
+    async fn issue_link(&self, account: &Account) -> Result<AuthorizationLink, FlowError> {
         let AccountAuth::OAuth2 { app_id, .. } = &account.auth else {
             return Err(FlowError::WrongAuthKind {
                 account_id: account.id.to_string(),
@@ -208,7 +247,20 @@ impl Flows {
             .state
             .as_deref()
             .ok_or(FlowError::MissingParameter("state"))?;
-        let (pending, verifier) = self.take_state(state).await?;
+        let (pending, verifier) = match self.take_state(state).await {
+            Ok(taken) => taken,
+            Err(refused) => {
+                // No account is known for a bad state; the entry still shows replays and strays.
+                let entry = NewAuditEntry::new(
+                    ACTOR_BROWSER,
+                    AuditAction::AuthorizeCompleted,
+                    AuditOutcome::Failed,
+                )
+                .with_detail(refused.to_string());
+                self.ctx.store.audit().record_or_warn(entry).await;
+                return Err(refused);
+            }
+        };
         let account_id = pending.account_id.to_string();
         if let Some(error) = callback.error {
             let declined = FlowError::Declined {
@@ -216,6 +268,8 @@ impl Flows {
                 error,
                 description: callback.error_description,
             };
+            self.audit_pending(&pending, AuditAction::AuthorizeDenied, &declined)
+                .await;
             return Err(self.recorded(&pending, declined).await?);
         }
         let code = callback
@@ -237,23 +291,48 @@ impl Flows {
             Ok(grant) => grant,
             Err(source) => {
                 let refused = FlowError::Exchange { account_id, source };
+                self.audit_pending(&pending, AuditAction::AuthorizeCompleted, &refused)
+                    .await;
                 return Err(self.recorded(&pending, refused).await?);
             }
         };
         self.ctx
             .save_grant(&pending.account_id, &grant, true)
             .await?;
+        let entry = NewAuditEntry::new(
+            ACTOR_BROWSER,
+            AuditAction::AuthorizeCompleted,
+            AuditOutcome::Ok,
+        )
+        .with_account(&pending.account_id)
+        .with_app(&pending.app_id)
+        .with_detail(granted_detail("authorization code", &grant));
+        self.ctx.store.audit().record_or_warn(entry).await;
         self.account(&pending.account_id).await
     }
 
     /// Asks the provider for a device code (RFC 8628): the caller shows the user the URL and code,
     /// then calls [`Flows::finish_device`].
     pub async fn start_device(&self, account: &Account) -> Result<DeviceAuthorization, FlowError> {
-        let client = self.oauth_client(account).await?;
-        client
-            .start_device_flow()
-            .await
-            .map_err(refused_for(account))
+        let started = async {
+            let client = self.oauth_client(account).await?;
+            client
+                .start_device_flow()
+                .await
+                .map_err(refused_for(account))
+        }
+        .await;
+        let detail = match &started {
+            Ok(device) => format!(
+                "device code issued; the user enters it at {}",
+                device.verification_uri
+            ),
+            Err(error) => format!("no device code: {error}"),
+        };
+        let outcome = outcome_of(&started);
+        self.audit(account, AuditAction::AuthorizeStarted, outcome, detail)
+            .await;
+        started
     }
 
     /// Polls politely until the user approves (or the code expires), then stores the tokens.
@@ -262,12 +341,16 @@ impl Flows {
         account: &Account,
         device: &DeviceAuthorization,
     ) -> Result<(), FlowError> {
-        let client = self.oauth_client(account).await?;
-        let grant = client
-            .wait_for_device(device)
-            .await
-            .map_err(refused_for(account))?;
-        self.ctx.save_grant(&account.id, &grant, true).await?;
+        let granted = async {
+            let client = self.oauth_client(account).await?;
+            client
+                .wait_for_device(device)
+                .await
+                .map_err(refused_for(account))
+        }
+        .await;
+        self.audit_grant(account, "device code", &granted).await;
+        self.ctx.save_grant(&account.id, &granted?, true).await?;
         Ok(())
     }
 
@@ -279,14 +362,64 @@ impl Flows {
                 expected: "oauth2_app",
             });
         };
-        let app = self.app(app_id).await?;
-        let client = self.ctx.client_for(&app).await?;
-        let grant = client
-            .client_credentials(&crate::context::app_only_scopes(&app))
-            .await
-            .map_err(refused_for(account))?;
-        self.ctx.save_grant(&account.id, &grant, true).await?;
+        let granted = async {
+            let app = self.app(app_id).await?;
+            let client = self.ctx.client_for(&app).await?;
+            client
+                .client_credentials(&crate::context::app_only_scopes(&app))
+                .await
+                .map_err(refused_for(account))
+        }
+        .await;
+        self.audit_grant(account, "client credentials", &granted)
+            .await;
+        self.ctx.save_grant(&account.id, &granted?, true).await?;
         Ok(())
+    }
+
+    /// Writes one audit entry about `account`, naming this flow's actor (never failing the flow).
+    async fn audit(
+        &self,
+        account: &Account,
+        action: AuditAction,
+        outcome: AuditOutcome,
+        detail: String,
+    ) {
+        let mut entry = NewAuditEntry::new(&*self.actor, action, outcome)
+            .with_account(&account.id)
+            .with_detail(detail);
+        if let Some(app_id) = account.auth.app_id() {
+            entry = entry.with_app(app_id);
+        }
+        self.ctx.store.audit().record_or_warn(entry).await;
+    }
+
+    /// Writes `authorize.completed` for a grant obtained (or refused) without the browser.
+    async fn audit_grant(
+        &self,
+        account: &Account,
+        how: &str,
+        granted: &Result<crate::oauth::TokenGrant, FlowError>,
+    ) {
+        let detail = match granted {
+            Ok(grant) => granted_detail(how, grant),
+            Err(error) => format!("{how}: {error}"),
+        };
+        let outcome = outcome_of(granted);
+        self.audit(account, AuditAction::AuthorizeCompleted, outcome, detail)
+            .await;
+    }
+
+    /// Writes a failed step of the browser's return for the pending authorization's account.
+    async fn audit_pending(
+        &self,
+        pending: &PendingAuthorization,
+        action: AuditAction,
+        failure: &FlowError,
+    ) {
+        let entry = pending_entry(&pending.account_id, &pending.app_id, action)
+            .with_detail(failure.to_string());
+        self.ctx.store.audit().record_or_warn(entry).await;
     }
 
     async fn take_state(
@@ -307,8 +440,6 @@ impl Flows {
         }
     }
 
-    /// Records a decline on the account (its state does not change: it still awaits authorization)
-    /// and returns the error to show.
     /// Records why the flow failed on the account (its state does not change: it still awaits
     /// authorization), so whoever looks at the account sees the cause, and returns the error.
     async fn recorded(
@@ -317,9 +448,16 @@ impl Flows {
         failure: FlowError,
     ) -> Result<FlowError, FlowError> {
         let account = self.account(&pending.account_id).await?;
+        let last_error = match &failure {
+            FlowError::Exchange { source, .. } => {
+                let entry = crate::token_manager::explain_oauth_error(source);
+                postern_catalogue::annotate(&failure.to_string(), entry)
+            }
+            _ => failure.to_string(),
+        };
         let transition = Transition {
             to: account.state,
-            last_error: Some(failure.to_string()),
+            last_error: Some(last_error),
             event: None,
         };
         self.ctx
@@ -365,6 +503,34 @@ impl Flows {
             .ok_or_else(|| FlowError::NotFound {
                 what: format!("account {id}"),
             })
+    }
+}
+
+/// A failed entry of the browser's return for `account_id`.
+fn pending_entry(account_id: &AccountId, app_id: &AppId, action: AuditAction) -> NewAuditEntry {
+    NewAuditEntry::new(ACTOR_BROWSER, action, AuditOutcome::Failed)
+        .with_account(account_id)
+        .with_app(app_id)
+}
+
+/// `ok` or `failed`.
+fn outcome_of<T, E>(result: &Result<T, E>) -> AuditOutcome {
+    match result {
+        Ok(_) => AuditOutcome::Ok,
+        Err(_) => AuditOutcome::Failed,
+    }
+}
+
+/// What the audit log says about a grant: how it was obtained and its scope, never a token.
+fn granted_detail(how: &str, grant: &crate::oauth::TokenGrant) -> String {
+    let refresh = if grant.refresh_token.is_some() {
+        "with a refresh token"
+    } else {
+        "without a refresh token"
+    };
+    match &grant.scope {
+        Some(scope) => format!("{how}: tokens obtained {refresh}; scope {scope}"),
+        None => format!("{how}: tokens obtained {refresh}"),
     }
 }
 

@@ -3,7 +3,9 @@
 //! - [`catalogue`]: the known-error catalogue, a table from a provider's or server's answer (IMAP
 //!   `NO`/`BAD` text and response code, SMTP reply and enhanced code, OAuth token-endpoint error and
 //!   `AADSTS` codes, SASL error JSON, client-side conditions) to its cause, its fix and whether it
-//!   passes by itself. Account `last_error`, the outbox and the doctor all explain through it.
+//!   passes by itself. The table lives in the `postern-catalogue` crate (so the token manager, below
+//!   the doctor, can use it too) and is re-exported here with the adapters from IMAP and OAuth
+//!   errors. Account `last_error`, the outbox and the doctor all explain through it.
 //! - [`diagnose_account`] / [`diagnose_endpoints`]: the diagnosis, DNS → TCP → TLS (chain, host name,
 //!   days to expiry) → capabilities → token (refresh works now?) → IMAP login → LIST + SELECT INBOX →
 //!   SMTP EHLO, STARTTLS, AUTH → a dry send (MAIL FROM / RCPT TO to itself, then RSET).

@@ -74,14 +74,25 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
-/// Checks the URL's form and where it leads; returns it as given.
-pub(crate) async fn check_url(url: &str, allow_private: bool, errors: &mut Vec<FieldError>) {
+/// Checks the URL's form and where it leads; returns it normalized (as it will be requested).
+pub(crate) async fn check_url(
+    url: &str,
+    allow_private: bool,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
     let parsed = match parse_target(url) {
         Ok(parsed) => parsed,
-        Err(err) => return errors.push(FieldError::new("url", err.to_string())),
+        Err(err) => {
+            errors.push(FieldError::new("url", err.to_string()));
+            return None;
+        }
     };
-    if let Err(err) = check_target(&parsed, allow_private).await {
-        errors.push(FieldError::new("url", err.to_string()));
+    match check_target(&parsed, allow_private).await {
+        Ok(()) => Some(parsed.into()),
+        Err(err) => {
+            errors.push(FieldError::new("url", err.to_string()));
+            None
+        }
     }
 }
 

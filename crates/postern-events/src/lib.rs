@@ -69,4 +69,4 @@ pub use error::{FieldError, SignatureError, TargetError, WebhookError};
 pub use input::{NewWebhookInput, WebhookUpdateInput};
 pub use payload::EventBody;
 pub use service::{CreatedWebhook, MAX_DELIVERY_PAGE, WebhookService};
-pub use stream::{AccountScope, EventPage, EventStream, MAX_PAGE};
+pub use stream::{AccountScope, EventPage, EventStream, MAX_PAGE, MAX_WAIT};

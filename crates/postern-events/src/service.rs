@@ -101,7 +101,7 @@ impl WebhookService {
     /// the events appended from now on.
     pub async fn create(&self, input: NewWebhookInput) -> Result<CreatedWebhook, WebhookError> {
         let mut errors = Vec::new();
-        check_url(&input.url, self.allow_private(), &mut errors).await;
+        let url = check_url(&input.url, self.allow_private(), &mut errors).await;
         let events = check_patterns(&input.events, &mut errors);
         let account_ids = match &input.account_ids {
             Some(ids) => Some(check_accounts(self.store(), ids, &mut errors).await?),
@@ -110,11 +110,14 @@ impl WebhookService {
         if let Some(secret) = &input.secret {
             check_secret(secret, &mut errors);
         }
-        invalid_if_any(errors)?;
+        // No URL means its error is in the list.
+        let Some(url) = url.filter(|_| errors.is_empty()) else {
+            return Err(WebhookError::Invalid(errors));
+        };
         let secret = input.secret.unwrap_or_else(generate_secret);
         let new = NewWebhook {
             id: WebhookId::generate(),
-            url: input.url,
+            url,
             events,
             account_ids,
             enabled: input.enabled.unwrap_or(true),
@@ -237,9 +240,10 @@ impl WebhookService {
         input: &WebhookUpdateInput,
     ) -> Result<WebhookChange, WebhookError> {
         let mut errors = Vec::new();
-        if let Some(url) = &input.url {
-            check_url(url, self.allow_private(), &mut errors).await;
-        }
+        let url = match &input.url {
+            Some(url) => check_url(url, self.allow_private(), &mut errors).await,
+            None => None,
+        };
         let events = input
             .events
             .as_ref()
@@ -254,7 +258,7 @@ impl WebhookService {
         }
         invalid_if_any(errors)?;
         Ok(WebhookChange {
-            url: input.url.clone(),
+            url,
             events,
             account_ids,
             enabled: input.enabled,

@@ -8,7 +8,7 @@
 //! also filter at the network level.
 //! Key decision: the check runs twice, with the same rules. At create/update time
 //! ([`check_target`]) so a caller hears at once why a URL is refused; and at delivery time inside
-//! the HTTP client's own DNS resolver ([`GuardedResolver`]), so the address that is checked is the
+//! the HTTP client's own DNS resolver (`GuardedResolver`), so the address that is checked is the
 //! address that is connected to: a host that resolved to a public address at creation and to
 //! `127.0.0.1` later (DNS rebinding) is refused when it matters. Hosts written as IP literals never
 //! reach a resolver, so the deliverer checks them itself ([`refused_literal`]). Redirects are not

@@ -19,10 +19,13 @@ use tokio::time::Instant;
 
 use crate::filter::{TEST_EVENT, account_allowed};
 
-/// The most events one call examines when it filters by several accounts.
+/// The most events one read examines when it filters in memory (several accounts, or all).
 const MAX_EXAMINED: usize = 5_000;
 /// The most events one page holds.
 pub const MAX_PAGE: u32 = 1_000;
+/// The longest a call waits for new events; longer waits are shortened to this. (Mind the API's
+/// own request timeout, 30 s by default: a long-poll must end before it.)
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// Whose events a caller may see.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +66,8 @@ impl EventStream {
     }
 
     /// Up to `limit` (at most [`MAX_PAGE`]) events after `after` that `scope` may see. When there
-    /// are none yet, waits up to `wait` for some to be appended; returns an empty page after that.
+    /// are none yet, waits up to `wait` (at most [`MAX_WAIT`]) for some to be appended; returns an
+    /// empty page after that.
     pub async fn events_after(
         &self,
         after: i64,
@@ -71,7 +75,7 @@ impl EventStream {
         scope: &AccountScope,
         wait: Duration,
     ) -> Result<EventPage, StoreError> {
-        let deadline = Instant::now() + wait;
+        let deadline = Instant::now() + wait.min(MAX_WAIT);
         let mut after = after.max(0);
         loop {
             let appended = self.wake.notified();

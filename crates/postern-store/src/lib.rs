@@ -37,9 +37,11 @@ mod ids;
 
 mod accounts;
 mod api_tokens;
+mod audit;
 mod authorizations;
 mod error;
 mod events;
+mod expiry;
 mod grants;
 mod mailboxes;
 mod messages;
@@ -57,11 +59,16 @@ pub use accounts::{
     Security, Transition, TransitionOutcome,
 };
 pub use api_tokens::{ApiToken, ApiTokenId, ApiTokens, NewApiToken};
+pub use audit::{
+    ACTOR_BROWSER, ACTOR_CLI, ACTOR_SYSTEM, Audit, AuditAction, AuditEntry, AuditId, AuditOutcome,
+    AuditQuery, NewAuditEntry,
+};
 pub use authorizations::{
     AUTHORIZATION_LIFETIME, Authorizations, NewAuthorization, PendingAuthorization, TakeOutcome,
 };
 pub use error::{StoreError, UnknownVariant};
 pub use events::{Event, EventId, Events, NewEvent};
+pub use expiry::{Expiry, ExpiryNotice, GrantLifetime, NoticeSubject, PublishingStatus};
 pub use grants::{Grant, Grants, TokenSet};
 pub use mailboxes::{Mailbox, MailboxId, MailboxRole, Mailboxes, NewMailbox, SyncState};
 pub use messages::{

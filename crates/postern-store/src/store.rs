@@ -26,9 +26,13 @@ pub(crate) trait Backend: Send + Sync {
     fn vault_keys(&self) -> &dyn VaultKeys;
     fn secrets(&self) -> &dyn Secrets;
     fn events(&self) -> &dyn Events;
+    /// Notified after every commit that appended events.
+    fn events_appended(&self) -> std::sync::Arc<tokio::sync::Notify>;
     fn oauth_apps(&self) -> &dyn OAuthApps;
     fn accounts(&self) -> &dyn Accounts;
     fn grants(&self) -> &dyn Grants;
+    fn audit(&self) -> &dyn crate::Audit;
+    fn expiry(&self) -> &dyn crate::Expiry;
     fn authorizations(&self) -> &dyn Authorizations;
     fn outbox(&self) -> &dyn crate::Outbox;
     fn webhooks(&self) -> &dyn Webhooks;
@@ -84,6 +88,13 @@ impl Store {
         self.backend.events()
     }
 
+    /// Woken (every waiter at once) after each commit that appended events: readers of the log
+    /// wait on it instead of polling hard. It fires after the commit, so a woken reader finds the
+    /// new rows.
+    pub fn events_appended(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.backend.events_appended()
+    }
+
     /// The OAuth-app repository.
     pub fn oauth_apps(&self) -> &dyn OAuthApps {
         self.backend.oauth_apps()
@@ -97,6 +108,16 @@ impl Store {
     /// The OAuth2-grant repository (tokens and their metadata).
     pub fn grants(&self) -> &dyn Grants {
         self.backend.grants()
+    }
+
+    /// The audit log (who did what to which account's authorization, and how it went).
+    pub fn audit(&self) -> &dyn crate::Audit {
+        self.backend.audit()
+    }
+
+    /// What the expiry forecaster reads and records (grant ages, publishing status, notices).
+    pub fn expiry(&self) -> &dyn crate::Expiry {
+        self.backend.expiry()
     }
 
     /// The pending-authorization repository (OAuth2 `state` and PKCE verifier).

@@ -35,6 +35,10 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let refresher = tokio::spawn(accounts.tokens().clone().run_refresher(background_stopped));
     let outbox = services::outbox_service(&accounts);
     let senders = outbox.spawn_workers(stop_background.subscribe());
+    let webhooks = services::webhook_service(config, &accounts)?;
+    let deliverers = webhooks.spawn_workers(stop_background.subscribe());
+    let sync = services::sync_service(config, &accounts);
+    let reconciler = tokio::spawn(reconcile_sync(sync.clone(), stop_background.subscribe()));
     let return_url = config
         .oauth
         .return_url
@@ -46,7 +50,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         per_second: config.api.rate_limit_per_second,
         burst: config.api.rate_limit_burst,
     };
-    let state = AppState::new(store.clone(), accounts, outbox)
+    let state = AppState::new(store.clone(), accounts, outbox, webhooks, sync.clone())
         .with_callback_redirect(return_url)
         .with_rate_limit(rate_limit);
     let pruner = tokio::spawn(prune_rate_limits(
@@ -65,6 +69,10 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let _ = stop_background.send(true);
     let _ = pruner.await;
     senders.join().await;
+    let _ = deliverers.await;
+    let _ = reconciler.await;
+    let stopped = sync.shutdown().await;
+    tracing::info!(accounts = stopped, "IMAP supervisors stopped");
     if let Err(error) = refresher.await {
         tracing::warn!(%error, "the token refresher ended abnormally");
     }
@@ -97,6 +105,27 @@ fn print_banner(
     if let Some(token) = first_token {
         println!("  admin token:  {}", token.expose());
         println!("                (shown once, now; it is stored only as a hash)");
+    }
+}
+
+/// Starts every account's supervisor (staggered), then every 30 s starts those that appeared or
+/// became ready since (accounts added with the CLI while the server runs), until shutdown.
+async fn reconcile_sync(
+    sync: postern_sync::SyncService,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        match sync.start_all().await {
+            Ok(started) if started > 0 => {
+                tracing::info!(accounts = started, "IMAP supervisors started")
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "could not start IMAP supervisors"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(30)) => {}
+            _ = stop.changed() => return,
+        }
     }
 }
 

@@ -59,3 +59,52 @@ pub fn outbox_service(accounts: &AccountService) -> postern_outbox::OutboxServic
         postern_outbox::OutboxConfig::default(),
     )
 }
+
+/// Webhooks and the event stream, woken by the store whenever events are committed.
+pub fn webhook_service(
+    config: &Config,
+    accounts: &AccountService,
+) -> anyhow::Result<postern_events::WebhookService> {
+    let ctx = accounts.flows().context();
+    let webhook_config = postern_events::WebhookConfig {
+        allow_private_targets: config.webhooks.allow_private_targets,
+        max_age: Duration::from_secs(config.webhooks.retry_for_secs),
+        ..postern_events::WebhookConfig::default()
+    };
+    postern_events::WebhookService::new(
+        ctx.store.clone(),
+        ctx.vault.clone(),
+        webhook_config,
+        ctx.store.events_appended(),
+    )
+    .context("cannot start the webhook service")
+}
+
+/// The IMAP supervisors of every account, logging in through the account service's credentials.
+pub fn sync_service(config: &Config, accounts: &AccountService) -> postern_sync::SyncService {
+    let store = accounts.flows().context().store.clone();
+    postern_sync::SyncService::new(store, accounts.credentials().clone(), sync_config(config))
+}
+
+fn sync_config(config: &Config) -> postern_sync::SyncConfig {
+    use crate::config::raw::BodiesSetting;
+    use postern_sync::engine::BodiesMode;
+    let defaults = postern_sync::SyncConfig::default();
+    let since = config
+        .sync
+        .window_days
+        .map(|days| (chrono::Utc::now() - chrono::TimeDelta::days(i64::from(days))).date_naive());
+    let mut sync = defaults.sync.clone();
+    sync.bodies = match config.sync.bodies {
+        BodiesSetting::OnDemand => BodiesMode::OnDemand,
+        BodiesSetting::Cache => BodiesMode::Cache,
+        BodiesSetting::Full => BodiesMode::Full,
+    };
+    sync.window.since = since;
+    sync.window.newest = config.sync.newest_per_mailbox;
+    postern_sync::SyncConfig {
+        sync,
+        resync_interval: Duration::from_secs(config.sync.resync_interval_secs),
+        ..defaults
+    }
+}

@@ -5,6 +5,7 @@
 // In tests a panic is a failed assertion, not a crash on outside input.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod audit;
 mod device_and_app_only;
 mod flow;
 mod password;

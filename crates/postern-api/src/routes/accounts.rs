@@ -37,6 +37,9 @@ struct AccountView {
     auth: AuthView,
     #[serde(skip_serializing_if = "Option::is_none")]
     token: Option<TokenView>,
+    /// The IMAP supervisor's view: what it is doing and each mailbox's progress.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sync: Option<SyncView>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -113,9 +116,44 @@ fn account_view(account: Account, grant: Option<Grant>) -> AccountView {
             last_refreshed_at: grant.last_refreshed_at,
             refresh_failures: grant.refresh_failures,
         }),
+        sync: None,
         created_at: account.created_at,
         updated_at: account.updated_at,
     }
+}
+
+#[derive(Serialize)]
+struct SyncView {
+    activity: &'static str,
+    connected_since: Option<DateTime<Utc>>,
+    reconnects: u32,
+    last_error: Option<String>,
+    mailboxes: std::collections::BTreeMap<String, postern_sync::supervisor::MailboxProgress>,
+}
+
+fn sync_view(progress: postern_sync::AccountProgress) -> SyncView {
+    SyncView {
+        activity: progress.activity.as_str(),
+        connected_since: progress.connected_since,
+        reconnects: progress.reconnects,
+        last_error: progress.last_error,
+        mailboxes: progress.mailboxes,
+    }
+}
+
+/// Starts (or restarts) the account's IMAP supervisor when it is ready for one. A failure to start
+/// is logged: the account's own state says what is wrong, and the reconcile loop retries.
+pub(super) fn start_sync(state: &AppState, account: &Account) {
+    if account.state != postern_store::AccountState::Connected {
+        return;
+    }
+    let sync = state.sync.clone();
+    let id = account.id.clone();
+    tokio::spawn(async move {
+        if let Err(error) = sync.restart(&id).await {
+            tracing::warn!(account = %id, %error, "could not start the account's sync");
+        }
+    });
 }
 
 #[derive(Serialize)]
@@ -136,6 +174,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
     caller.require(Scope::AccountsWrite)?;
     let created = state.accounts.create_account(input).await?;
+    start_sync(&state, &created.account);
     let grant = state.accounts.grant(&created.account).await?;
     let body = Created {
         id: created.account.id.to_string(),
@@ -186,7 +225,10 @@ async fn show(
     caller.require(Scope::AccountsRead)?;
     let account = visible(&caller, &state, &id).await?;
     let grant = state.accounts.grant(&account).await?;
-    Ok(Json(account_view(account, grant)))
+    let sync = state.sync.progress(&account.id).map(sync_view);
+    let mut view = account_view(account, grant);
+    view.sync = sync;
+    Ok(Json(view))
 }
 
 async fn remove(
@@ -195,7 +237,8 @@ async fn remove(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Scope::AccountsWrite)?;
-    visible(&caller, &state, &id).await?;
+    let account = visible(&caller, &state, &id).await?;
+    state.sync.stop(&account.id).await;
     state.accounts.remove_account(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -25,6 +25,7 @@ async fn callback(State(state): State<AppState>, Query(callback): Query<Callback
     match state.accounts.complete_authorization(callback).await {
         Ok(account) => {
             tracing::info!(account = %account.id, "account connected through the OAuth callback");
+            super::accounts::start_sync(&state, &account);
             match &state.callback_redirect {
                 Some(url) => redirect(url, account.id.as_str(), "connected", None),
                 None => page(

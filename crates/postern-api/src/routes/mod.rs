@@ -9,6 +9,7 @@ mod messages;
 mod oauth_apps;
 mod send;
 mod tokens;
+mod webhooks;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -30,6 +31,7 @@ pub(crate) fn protected() -> Router<AppState> {
         .merge(accounts::router())
         .merge(messages::router())
         .merge(send::router())
+        .merge(webhooks::router())
         .fallback(not_found)
 }
 

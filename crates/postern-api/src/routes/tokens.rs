@@ -1,6 +1,9 @@
 //! `/v1/tokens`: create, list and revoke API tokens. A new token's secret is in the creation answer
 //! and nowhere else, ever: the server keeps only its SHA-256.
 //!
+//! Creating and revoking are written to the audit log (`token.created`, `token.revoked`) with the
+//! caller's token name as the actor; the entry names the token and its scopes, never its secret.
+//!
 //! Non-goal: rotating a token in place; create a new one, switch, revoke the old.
 
 use crate::api_token::{ApiTokenSecret, Scope};
@@ -13,7 +16,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use postern_store::{ApiToken, ApiTokenId, NewApiToken};
+use postern_store::{ApiToken, ApiTokenId, AuditAction, AuditOutcome, NewApiToken, NewAuditEntry};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -81,6 +84,17 @@ async fn create(
         })
         .await?;
     tracing::info!(token = %record.id, by = %caller.token.name, "API token created");
+    let bound = match &record.account_ids {
+        Some(ids) => format!("bound to {} account(s)", ids.len()),
+        None => "for every account".to_owned(),
+    };
+    let detail = format!(
+        "token {:?} ({}) created with scopes {}, {bound}",
+        record.name,
+        record.id,
+        record.scopes.join(" ")
+    );
+    audit(&state, &caller, AuditAction::TokenCreated, detail).await;
     let created = CreatedToken {
         token: secret.expose().to_owned(),
         record: TokenView::from(record),
@@ -98,10 +112,19 @@ async fn revoke(
     let token_id = id.parse::<ApiTokenId>().map_err(|_| not_found())?;
     if state.store.api_tokens().revoke(&token_id).await? {
         tracing::info!(token = %token_id, by = %caller.token.name, "API token revoked");
+        let detail = format!("token {token_id} revoked");
+        audit(&state, &caller, AuditAction::TokenRevoked, detail).await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found())
     }
+}
+
+/// Writes an audit entry naming the caller's token as the actor (never failing the request).
+async fn audit(state: &AppState, caller: &Caller, action: AuditAction, detail: String) {
+    let entry =
+        NewAuditEntry::new(&*caller.token.name, action, AuditOutcome::Ok).with_detail(detail);
+    state.store.audit().record_or_warn(entry).await;
 }
 
 /// A token as the API shows it.

@@ -12,13 +12,21 @@
 //!   fresh authorization link in the event, and no further calls are made for it; an app-level
 //!   error (`invalid_client`, an expired client secret) flags the app and reports it once on each of
 //!   its accounts; network errors and 5xx back off exponentially with jitter, the account staying
-//!   healthy until its token has been expired for longer than the grace.
+//!   healthy until its token has been expired for longer than the grace. Every `last_error` it
+//!   writes carries the known-error catalogue's cause and fix when the catalogue knows the answer
+//!   ([`explain_oauth_error`]), and every refresh is written to the audit log (actor `system`).
+//! - **Keep-alive and forecast** (see [`forecast`]): grants not refreshed for 24 hours are
+//!   refreshed anyway, and `account.expiring` / `app.secret_expiring` are announced ahead of time.
 //!
 //! Non-goal: mail-server connections. Callers bring the verdict of their SASL exchange.
 
+mod explain;
+mod forecast;
 mod outcome;
 mod policy;
 
+pub use explain::{explain_oauth_error, explain_rejection};
+pub use forecast::{ExpiryReason, ForecastPolicy, ForecastReport, days_left, grant_expiry};
 pub use policy::RefreshPolicy;
 
 use crate::context::{AppClientError, AuthContext, SaveGrantError};

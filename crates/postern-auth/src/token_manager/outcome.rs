@@ -4,10 +4,14 @@
 //! the same transaction and only when the state really changes: that is what makes "says so once"
 //! hold even when many callers hit the same dead grant.
 
+use super::explain::annotated;
 use super::{AccessToken, TokenError, TokenManager};
 use crate::oauth::{OAuthError, TokenGrant};
 use chrono::Utc;
-use postern_store::{Account, AccountState, AppStatus, Grant, Transition};
+use postern_store::{
+    ACTOR_SYSTEM, Account, AccountState, AppStatus, AuditAction, AuditOutcome, Grant,
+    NewAuditEntry, Transition,
+};
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -25,7 +29,14 @@ impl TokenManager {
             .ctx
             .save_grant(&account.id, new_grant, false)
             .await?;
-        tracing::info!(account = %account.id, rotated = new_grant.refresh_token.is_some(), "access token refreshed");
+        let rotated = new_grant.refresh_token.is_some();
+        tracing::info!(account = %account.id, rotated, "access token refreshed");
+        let detail = if rotated {
+            "access token refreshed; the provider rotated the refresh token"
+        } else {
+            "access token refreshed"
+        };
+        self.audit_refresh(account, AuditOutcome::Ok, detail).await;
         let had_failures = previous.is_some_and(|grant| grant.refresh_failures > 0);
         if had_failures && account.state == AccountState::Error {
             self.transition(
@@ -49,6 +60,9 @@ impl TokenManager {
         account: &Account,
         error: OAuthError,
     ) -> Result<AccessToken, TokenError> {
+        let detail = format!("refresh refused or failed: {error}");
+        self.audit_refresh(account, AuditOutcome::Failed, &detail)
+            .await;
         if error.is_grant_dead() {
             return Err(self.grant_dead(account, &error).await?);
         }
@@ -64,12 +78,18 @@ impl TokenManager {
         account: &Account,
         error: &OAuthError,
     ) -> Result<TokenError, TokenError> {
-        let reason = format!(
-            "the provider no longer accepts this account's grant ({error}); the user must authorize \
-             Postern again. Common causes: the user revoked access or changed their password; the \
-             grant went unused for months; a Google app in \"Testing\" gets refresh tokens that die \
-             after 7 days"
-        );
+        let reason = match super::explain_oauth_error(error) {
+            Some(entry) => entry.annotate(&format!(
+                "the provider no longer accepts this account's grant ({error}); the user must \
+                 authorize Postern again"
+            )),
+            None => format!(
+                "the provider no longer accepts this account's grant ({error}); the user must \
+                 authorize Postern again. Common causes: the user revoked access or changed their \
+                 password; the grant went unused for months; a Google app in \"Testing\" gets \
+                 refresh tokens that die after 7 days"
+            ),
+        };
         tracing::warn!(account = %account.id, "grant is dead; account needs re-authorization");
         let link = match self.inner.flows.start(account).await {
             Ok(link) => Some(link.url.to_string()),
@@ -100,9 +120,13 @@ impl TokenManager {
         account: &Account,
         error: &OAuthError,
     ) -> Result<TokenError, TokenError> {
-        let reason = format!(
-            "the provider refuses the OAuth app itself ({error}); every account using it is affected. \
-             Check the client id and secret (secrets expire, e.g. Microsoft's after at most 24 months)"
+        let reason = annotated(
+            &format!(
+                "the provider refuses the OAuth app itself ({error}); every account using it is \
+                 affected. Check the client id and secret (secrets expire, e.g. Microsoft's after at \
+                 most 24 months)"
+            ),
+            error,
         );
         let Some(app_id) = account.auth.app_id() else {
             return Ok(TokenError::AppFailed { reason });
@@ -147,7 +171,10 @@ impl TokenManager {
         let retry_at = Utc::now() + chrono::TimeDelta::from_std(wait).unwrap_or_default();
         let failures = store.grants().record_failure(&account.id, retry_at).await?;
         tracing::warn!(account = %account.id, failures, retry_in = ?wait, error = %error, "token refresh failed; backing off");
-        let reason = format!("refreshing the access token failed ({error}); retrying");
+        let reason = annotated(
+            &format!("refreshing the access token failed ({error}); retrying"),
+            error,
+        );
         match self.still_valid_or(account, &reason, Some(retry_at)).await {
             Ok(token) => Ok(token),
             Err(unavailable) => {
@@ -194,12 +221,33 @@ impl TokenManager {
         Ok(outcome.changed)
     }
 
-    /// Refreshes tokens ahead of expiry until `shutdown` turns true.
+    /// Writes a refresh to the audit log (never failing the refresh itself).
+    async fn audit_refresh(&self, account: &Account, outcome: AuditOutcome, detail: &str) {
+        let action = match outcome {
+            AuditOutcome::Ok => AuditAction::RefreshOk,
+            AuditOutcome::Failed => AuditAction::RefreshFailed,
+        };
+        let mut entry = NewAuditEntry::new(ACTOR_SYSTEM, action, outcome)
+            .with_account(&account.id)
+            .with_detail(detail);
+        if let Some(app_id) = account.auth.app_id() {
+            entry = entry.with_app(app_id);
+        }
+        self.inner.ctx.store.audit().record_or_warn(entry).await;
+    }
+
+    /// Refreshes tokens ahead of expiry until `shutdown` turns true; every
+    /// [`super::ForecastPolicy::interval`] it also runs the keep-alive and the expiry forecast.
     pub async fn run_refresher(self, mut shutdown: watch::Receiver<bool>) {
         let policy = self.inner.policy.clone();
+        let mut next_forecast = tokio::time::Instant::now();
         loop {
             if let Err(error) = self.sweep().await {
                 tracing::warn!(%error, "token refresh sweep failed");
+            }
+            if tokio::time::Instant::now() >= next_forecast {
+                next_forecast += policy.forecast.interval;
+                self.keep_alive_and_forecast().await;
             }
             tokio::select! {
                 () = tokio::time::sleep(policy.sweep_interval) => {}
@@ -208,6 +256,15 @@ impl TokenManager {
             if *shutdown.borrow() {
                 return;
             }
+        }
+    }
+
+    async fn keep_alive_and_forecast(&self) {
+        if let Err(error) = self.keep_alive(Utc::now()).await {
+            tracing::warn!(%error, "keep-alive refresh pass failed");
+        }
+        if let Err(error) = self.forecast(Utc::now()).await {
+            tracing::warn!(%error, "expiry forecast failed");
         }
     }
 

@@ -2,6 +2,7 @@
 //!
 //! Non-goal: per-provider tuning; the defaults suit Google's and Microsoft's hour-long tokens.
 
+use super::forecast::ForecastPolicy;
 use std::time::Duration;
 
 /// Timing of refreshes and retries.
@@ -19,6 +20,8 @@ pub struct RefreshPolicy {
     pub grace: Duration,
     /// How often the background sweep looks for tokens to refresh.
     pub sweep_interval: Duration,
+    /// The daily keep-alive and the expiry forecast.
+    pub forecast: ForecastPolicy,
 }
 
 impl Default for RefreshPolicy {
@@ -30,6 +33,7 @@ impl Default for RefreshPolicy {
             backoff_max: Duration::from_secs(10 * 60),
             grace: Duration::from_secs(15 * 60),
             sweep_interval: Duration::from_secs(30),
+            forecast: ForecastPolicy::default(),
         }
     }
 }

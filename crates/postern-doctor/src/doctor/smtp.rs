@@ -338,7 +338,7 @@ async fn login(
             let entry = match &challenge {
                 Some(json) => {
                     failed = failed.with_evidence(format!("SASL error JSON: {}", json.raw_json()));
-                    catalogue::explain(&Observation::sasl_challenge(
+                    catalogue::explain(&catalogue::sasl_observation(
                         json,
                         login.token_just_refreshed(),
                     ))

@@ -81,16 +81,20 @@ async fn every_invalid_field_is_reported_at_once_and_nothing_is_stored() {
 }
 
 #[tokio::test]
-async fn a_caller_chosen_secret_is_sealed_and_kept_out_of_debug_output() {
+async fn a_caller_chosen_secret_is_sealed_and_kept_out_of_debug_output_and_the_url_normalized() {
     let harness = Harness::new(crate::test_config()).await;
     let created = harness
         .service
         .create(NewWebhookInput {
             secret: Some(SecretString::from("my-own-secret-0123456789")),
-            ..input("http://127.0.0.1:9/hook", &["*"])
+            ..input("HTTP://127.0.0.1:9/hook", &["*"])
         })
         .await
         .unwrap();
+    assert_eq!(
+        created.webhook.url, "http://127.0.0.1:9/hook",
+        "stored normalized"
+    );
     assert_eq!(created.secret.expose_secret(), "my-own-secret-0123456789");
     assert!(!format!("{created:?}").contains("my-own-secret"));
 

@@ -38,11 +38,13 @@ macro_rules! select_accounts {
 
 pub(super) struct SqliteAccounts {
     pool: SqlitePool,
+    /// Woken after a commit that appended events (see `EventSignal`).
+    appended: super::events::EventSignal,
 }
 
 impl SqliteAccounts {
-    pub(super) fn new(pool: SqlitePool) -> Self {
-        SqliteAccounts { pool }
+    pub(super) fn new(pool: SqlitePool, appended: super::events::EventSignal) -> Self {
+        SqliteAccounts { pool, appended }
     }
 }
 
@@ -329,6 +331,7 @@ impl Accounts for SqliteAccounts {
         }
         let account = fetch_existing_account(&mut *tx, id).await?;
         tx.commit().await?;
+        self.appended.notify_waiters();
         Ok(TransitionOutcome { changed, account })
     }
 }

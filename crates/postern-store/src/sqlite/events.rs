@@ -16,11 +16,13 @@ use crate::{Event, EventId, Events, NewEvent, StoreError};
 
 pub(super) struct SqliteEvents {
     pool: SqlitePool,
+    /// Woken after a commit that appended events (see `EventSignal`).
+    appended: super::events::EventSignal,
 }
 
 impl SqliteEvents {
-    pub(super) fn new(pool: SqlitePool) -> Self {
-        SqliteEvents { pool }
+    pub(super) fn new(pool: SqlitePool, appended: super::events::EventSignal) -> Self {
+        SqliteEvents { pool, appended }
     }
 }
 
@@ -52,6 +54,11 @@ impl EventRow {
 
 /// Appends one event on any executor: the pool for [`Events::append`], a transaction for a
 /// repository whose change and event must commit together.
+/// Woken (all waiters at once) after every commit that appended events, so readers of the log
+/// (webhook workers, the long-poll stream) see new events within milliseconds without polling hard.
+/// Notified after the commit, never inside the transaction: a woken reader always finds the rows.
+pub(crate) type EventSignal = std::sync::Arc<tokio::sync::Notify>;
+
 pub(super) async fn insert_event<'e>(
     executor: impl SqliteExecutor<'e>,
     new: NewEvent,
@@ -72,7 +79,9 @@ pub(super) async fn insert_event<'e>(
 #[async_trait]
 impl Events for SqliteEvents {
     async fn append(&self, new: NewEvent) -> Result<Event, StoreError> {
-        insert_event(&self.pool, new).await
+        let event = insert_event(&self.pool, new).await?;
+        self.appended.notify_waiters();
+        Ok(event)
     }
 
     async fn list_after(

@@ -32,11 +32,13 @@ macro_rules! select_mailboxes {
 
 pub(super) struct SqliteMailboxes {
     pool: SqlitePool,
+    /// Woken after a commit that appended events (see `EventSignal`).
+    appended: super::events::EventSignal,
 }
 
 impl SqliteMailboxes {
-    pub(super) fn new(pool: SqlitePool) -> Self {
-        SqliteMailboxes { pool }
+    pub(super) fn new(pool: SqlitePool, appended: super::events::EventSignal) -> Self {
+        SqliteMailboxes { pool, appended }
     }
 }
 
@@ -235,6 +237,7 @@ impl Mailboxes for SqliteMailboxes {
         )
         .await?;
         tx.commit().await?;
+        self.appended.notify_waiters();
         Ok(mailbox)
     }
 
@@ -292,6 +295,7 @@ impl Mailboxes for SqliteMailboxes {
         )
         .await?;
         tx.commit().await?;
+        self.appended.notify_waiters();
         Ok(true)
     }
 
@@ -318,6 +322,7 @@ impl Mailboxes for SqliteMailboxes {
         });
         insert_event(&mut *tx, mailbox_event("mailbox.reset", &mailbox, extra)).await?;
         tx.commit().await?;
+        self.appended.notify_waiters();
         Ok(deleted)
     }
 }

@@ -61,11 +61,13 @@ macro_rules! select_messages {
 
 pub(super) struct SqliteMessages {
     pool: SqlitePool,
+    /// Woken after a commit that appended events (see `EventSignal`).
+    appended: super::events::EventSignal,
 }
 
 impl SqliteMessages {
-    pub(super) fn new(pool: SqlitePool) -> Self {
-        SqliteMessages { pool }
+    pub(super) fn new(pool: SqlitePool, appended: super::events::EventSignal) -> Self {
+        SqliteMessages { pool, appended }
     }
 }
 
@@ -353,6 +355,7 @@ impl Messages for SqliteMessages {
         };
         write_sync_state(&mut tx, mailbox.id, &batch.state).await?;
         tx.commit().await?;
+        self.appended.notify_waiters();
         Ok(outcome)
     }
 

@@ -10,8 +10,10 @@
 
 mod accounts;
 mod api_tokens;
+mod audit;
 mod authorizations;
 mod events;
+mod expiry;
 mod grants;
 mod mailboxes;
 mod messages;
@@ -58,11 +60,14 @@ pub(crate) struct SqliteBackend {
     oauth_apps: oauth_apps::SqliteOAuthApps,
     accounts: accounts::SqliteAccounts,
     grants: grants::SqliteGrants,
+    audit: audit::SqliteAudit,
+    expiry: expiry::SqliteExpiry,
     authorizations: authorizations::SqliteAuthorizations,
     outbox: outbox::SqliteOutbox,
     mailboxes: mailboxes::SqliteMailboxes,
     messages: messages::SqliteMessages,
     webhooks: webhooks::SqliteWebhooks,
+    appended: events::EventSignal,
 }
 
 impl SqliteBackend {
@@ -79,19 +84,23 @@ impl SqliteBackend {
     }
 
     fn with_pool(pool: SqlitePool) -> Self {
+        let appended = events::EventSignal::default();
         SqliteBackend {
             api_tokens: api_tokens::SqliteApiTokens::new(pool.clone()),
             vault_keys: vault_keys::SqliteVaultKeys::new(pool.clone()),
             secrets: secrets::SqliteSecrets::new(pool.clone()),
-            events: events::SqliteEvents::new(pool.clone()),
+            events: events::SqliteEvents::new(pool.clone(), appended.clone()),
             oauth_apps: oauth_apps::SqliteOAuthApps::new(pool.clone()),
-            accounts: accounts::SqliteAccounts::new(pool.clone()),
+            accounts: accounts::SqliteAccounts::new(pool.clone(), appended.clone()),
             grants: grants::SqliteGrants::new(pool.clone()),
+            audit: audit::SqliteAudit::new(pool.clone()),
+            expiry: expiry::SqliteExpiry::new(pool.clone(), appended.clone()),
             authorizations: authorizations::SqliteAuthorizations::new(pool.clone()),
-            outbox: outbox::SqliteOutbox::new(pool.clone()),
-            mailboxes: mailboxes::SqliteMailboxes::new(pool.clone()),
-            messages: messages::SqliteMessages::new(pool.clone()),
+            outbox: outbox::SqliteOutbox::new(pool.clone(), appended.clone()),
+            mailboxes: mailboxes::SqliteMailboxes::new(pool.clone(), appended.clone()),
+            messages: messages::SqliteMessages::new(pool.clone(), appended.clone()),
             webhooks: webhooks::SqliteWebhooks::new(pool.clone()),
+            appended,
             pool,
         }
     }
@@ -119,6 +128,10 @@ impl Backend for SqliteBackend {
         &self.events
     }
 
+    fn events_appended(&self) -> events::EventSignal {
+        self.appended.clone()
+    }
+
     fn oauth_apps(&self) -> &dyn OAuthApps {
         &self.oauth_apps
     }
@@ -129,6 +142,14 @@ impl Backend for SqliteBackend {
 
     fn grants(&self) -> &dyn Grants {
         &self.grants
+    }
+
+    fn audit(&self) -> &dyn crate::Audit {
+        &self.audit
+    }
+
+    fn expiry(&self) -> &dyn crate::Expiry {
+        &self.expiry
     }
 
     fn authorizations(&self) -> &dyn Authorizations {

@@ -44,11 +44,13 @@ macro_rules! select_items {
 
 pub(super) struct SqliteOutbox {
     pool: SqlitePool,
+    /// Woken after a commit that appended events (see `EventSignal`).
+    appended: super::events::EventSignal,
 }
 
 impl SqliteOutbox {
-    pub(super) fn new(pool: SqlitePool) -> Self {
-        SqliteOutbox { pool }
+    pub(super) fn new(pool: SqlitePool, appended: super::events::EventSignal) -> Self {
+        SqliteOutbox { pool, appended }
     }
 }
 
@@ -292,6 +294,7 @@ impl SqliteOutbox {
             insert_event(&mut *tx, outcome_event(kind, &item)).await?;
         }
         tx.commit().await?;
+        self.appended.notify_waiters();
         Ok(Some(item))
     }
 }

@@ -6,12 +6,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the right failure in a test
 
 mod accounts;
+mod audit;
 mod authorizations;
 mod fixtures;
 mod grants;
 mod migrations;
 mod oauth_apps;
 mod rotation;
+mod wake;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

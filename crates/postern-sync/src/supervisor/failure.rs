@@ -9,8 +9,6 @@
 //! first: a dead grant or a failing OAuth app has already been recorded on the account (with its
 //! event) by the token manager, so the supervisor stops without touching the state.
 
-use std::error::Error as _;
-
 use postern_auth::token_manager::TokenError;
 use postern_store::{AccountState, StoreError};
 
@@ -158,7 +156,10 @@ mod tests {
     fn dropped() -> ImapError {
         ImapError::Io {
             stage: Stage::Command("IDLE"),
-            source: io::Error::new(io::ErrorKind::UnexpectedEof, "the server closed the connection"),
+            source: io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection",
+            ),
         }
     }
 
@@ -177,7 +178,10 @@ mod tests {
         let failure = Failure::Login(SessionError::Imap(wrong_password()));
         assert_eq!(failure.verdict(), Verdict::Fail);
         let words = failure.describe();
-        assert!(words.starts_with("could not connect or log in: "), "{words}");
+        assert!(
+            words.starts_with("could not connect or log in: "),
+            "{words}"
+        );
         assert!(words.contains("Authentication failed."), "{words}");
     }
 

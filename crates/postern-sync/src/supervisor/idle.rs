@@ -90,15 +90,16 @@ pub(crate) async fn idle(
     let mut end = None;
     // Changes the server had queued for this session come before the continuation.
     loop {
-        let response = read(inner, bound).await?;
-        match response.parsed() {
-            Response::Continue(_) => break,
-            done @ Response::Done { .. } => return Err(refused(&tag, done)),
-            other => {
-                if note(classify(other))? {
-                    end = Some(IdleEnd::Changed);
-                }
-            }
+        let step = read_one(inner, bound, |response| match response {
+            Response::Continue(_) => Ok(None),
+            done @ Response::Done { .. } => Err(refused(&tag, done)),
+            other => note(classify(other)).map(Some),
+        })
+        .await??;
+        match step {
+            None => break,
+            Some(true) => end = Some(IdleEnd::Changed),
+            Some(false) => {}
         }
     }
     let end = match end {
@@ -153,17 +154,21 @@ async fn done(
         .map_err(|error| command_error(STAGE, "IDLE", error))?;
     let mut changed = false;
     loop {
-        let response = read(inner, bound).await?;
-        match response.parsed() {
+        let finished = read_one(inner, bound, |response| match response {
             Response::Done {
                 tag: done,
                 status: Status::Ok,
                 ..
-            } if done == tag => return Ok(changed),
-            refusal @ Response::Done { tag: done, .. } if done == tag => {
-                return Err(refused(tag, refusal));
+            } if done == tag => Ok(true),
+            refusal @ Response::Done { tag: done, .. } if done == tag => Err(refused(tag, refusal)),
+            other => {
+                changed |= note(classify(other))?;
+                Ok(false)
             }
-            other => changed |= note(classify(other))?,
+        })
+        .await??;
+        if finished {
+            return Ok(changed);
         }
     }
 }
@@ -177,12 +182,14 @@ fn note(signal: IdleSignal) -> Result<bool, ImapError> {
     }
 }
 
-async fn read(
+/// Reads one response (under `bound`) and hands it to `look`.
+async fn read_one<T>(
     inner: &mut async_imap::Session<crate::BoxedStream>,
     bound: Duration,
-) -> Result<async_imap::types::ResponseData, ImapError> {
+    look: impl FnOnce(&Response<'_>) -> T,
+) -> Result<T, ImapError> {
     match within(STAGE, bound, inner.read_response()).await? {
-        Ok(Some(response)) => Ok(response),
+        Ok(Some(response)) => Ok(look(response.parsed())),
         Ok(None) => Err(closed(STAGE)),
         Err(source) => Err(ImapError::Io {
             stage: STAGE,
@@ -292,9 +299,6 @@ mod tests {
             "{error:?}"
         );
         let (_, other) = Response::parse(b"A6 OK done\r\n").unwrap();
-        assert!(matches!(
-            refused(&tag, &other),
-            ImapError::Protocol { .. }
-        ));
+        assert!(matches!(refused(&tag, &other), ImapError::Protocol { .. }));
     }
 }

@@ -1,7 +1,7 @@
 //! What each supervisor is doing and how far its sync got, kept in memory for the API and the CLI.
 //!
 //! Purpose: [`AccountProgress`], a snapshot per account (activity, last full pass, per-mailbox
-//! cursors); [`ProgressCell`], the shared cell a supervisor writes and
+//! cursors); `ProgressCell`, the shared cell a supervisor writes and
 //! [`SyncService::progress`](crate::supervisor::SyncService::progress) reads; and the
 //! [`SyncObserver`] that records every committed batch and stops a pass when asked.
 //! Non-goal: persistence. The durable truth is the store (mailbox cursors, message counts); this is
@@ -69,8 +69,26 @@ pub struct PassSummary {
     pub report: SyncReport,
 }
 
+impl Activity {
+    /// The activity's name for APIs and logs: `waiting`, `connecting`, `syncing`, `idling`,
+    /// `polling`, `retrying`, `failed`, `parked`, `stopped`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Activity::Waiting { .. } => "waiting",
+            Activity::Connecting => "connecting",
+            Activity::Syncing => "syncing",
+            Activity::Idling => "idling",
+            Activity::Polling => "polling",
+            Activity::Retrying { .. } => "retrying",
+            Activity::Failed { .. } => "failed",
+            Activity::Parked(_) => "parked",
+            Activity::Stopped => "stopped",
+        }
+    }
+}
+
 /// One mailbox's sync as the supervisor last saw it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct MailboxProgress {
     /// Messages stored by this supervisor (initial sync and new mail) since it started.
     pub stored: u64,

@@ -109,12 +109,7 @@ mod tests {
         let delays = stagger_delays(4, 2 * SECOND);
         assert_eq!(
             delays,
-            [
-                Duration::ZERO,
-                SECOND / 2,
-                SECOND,
-                SECOND + SECOND / 2
-            ]
+            [Duration::ZERO, SECOND / 2, SECOND, SECOND + SECOND / 2]
         );
         assert_eq!(stagger_delays(3, Duration::ZERO), [Duration::ZERO; 3]);
     }

@@ -274,9 +274,7 @@ impl SyncService {
             }
         };
         let progress = ProgressCell::new(activity);
-        let connections = self
-            .inner
-            .budget(account_id, self.config().max_connections);
+        let connections = self.inner.budget(account_id, self.config().max_connections);
         let supervisor = Supervisor::new(
             self.inner.shared.clone(),
             account_id.clone(),

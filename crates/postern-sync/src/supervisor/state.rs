@@ -180,8 +180,7 @@ mod tests {
 
     fn target(step: Step, memory: Memory) -> Option<(AccountState, Option<String>)> {
         let id = AccountId::generate();
-        transition_for(&id, &step, memory)
-            .map(|t| (t.to, t.event.map(|event| event.kind)))
+        transition_for(&id, &step, memory).map(|t| (t.to, t.event.map(|event| event.kind)))
     }
 
     const FRESH: Memory = Memory {
@@ -241,10 +240,13 @@ mod tests {
         assert_eq!(event.kind, "account.error");
         assert_eq!(event.payload["reason"], "wrong password");
         assert_eq!(event.payload["state"], "error");
-        assert_eq!(remember(FRESH, &failed), Memory {
-            in_error: true,
-            announced: false
-        });
+        assert_eq!(
+            remember(FRESH, &failed),
+            Memory {
+                in_error: true,
+                announced: false
+            }
+        );
 
         assert_eq!(target(Step::Connecting, IN_ERROR), None);
         assert_eq!(target(Step::Syncing, IN_ERROR), None);

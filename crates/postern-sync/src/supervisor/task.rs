@@ -26,7 +26,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use postern_store::{AccountId, MailboxId, Store};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
@@ -173,8 +173,11 @@ impl Supervisor {
     async fn open(&mut self) -> Result<Live, Halt> {
         let account = self.load_account().await?;
         if self.states.is_none() {
-            let mut states =
-                AccountStates::new(self.shared.store.clone(), self.account_id.clone(), account.state);
+            let mut states = AccountStates::new(
+                self.shared.store.clone(),
+                self.account_id.clone(),
+                account.state,
+            );
             states.apply(Step::Connecting).await?;
             self.states = Some(states);
         }
@@ -237,7 +240,7 @@ impl Supervisor {
     /// One IDLE on INBOX, and the sync it calls for.
     async fn idle_once(&mut self, live: &mut Live) -> Result<(), Halt> {
         self.progress.set_activity(Activity::Idling);
-        let restart = Instant::now() + live.settings.idle_restart;
+        let restart = instant_after(live.settings.idle_restart);
         let deadline = restart.min(live.next_resync);
         let grace = self.shared.config.stop_grace / 2;
         let end = idle(&mut live.session, deadline, &mut self.stop, grace)
@@ -257,7 +260,7 @@ impl Supervisor {
     /// Without IDLE: wait for the poll interval (or the resync), then sync INBOX.
     async fn poll_once(&mut self, live: &mut Live) -> Result<(), Halt> {
         self.progress.set_activity(Activity::Polling);
-        let wake = (Instant::now() + live.settings.poll_interval).min(live.next_resync);
+        let wake = instant_after(live.settings.poll_interval).min(live.next_resync);
         until_stopped(&mut self.stop, tokio::time::sleep_until(wake))
             .await
             .ok_or(Halt::Stop { clean: true })?;
@@ -299,7 +302,7 @@ impl Supervisor {
             .find(|mailbox| same_mailbox(&mailbox.name, "INBOX"))
             .map(|mailbox| mailbox.id);
         live.inbox_ready = false;
-        live.next_resync = Instant::now() + live.settings.resync_interval;
+        live.next_resync = instant_after(live.settings.resync_interval);
         let summary = PassSummary {
             finished_at: Utc::now(),
             took: started.elapsed(),
@@ -325,10 +328,13 @@ impl Supervisor {
             return Ok(());
         };
         if !live.inbox_ready {
-            until_stopped(&mut self.stop, select_mailbox(&mut live.session, &inbox.name))
-                .await
-                .ok_or(Halt::Stop { clean: false })?
-                .map_err(session_failure)?;
+            until_stopped(
+                &mut self.stop,
+                select_mailbox(&mut live.session, &inbox.name),
+            )
+            .await
+            .ok_or(Halt::Stop { clean: false })?
+            .map_err(session_failure)?;
         }
         let observer_stop = self.stop.clone();
         let observer = ProgressObserver {
@@ -397,7 +403,7 @@ impl Supervisor {
                 } else {
                     Step::Retrying(words)
                 };
-                let at = Utc::now() + wait;
+                let at = moment_after(wait);
                 let activity = Activity::Retrying {
                     attempt: self.failures,
                     at,
@@ -407,7 +413,7 @@ impl Supervisor {
             Verdict::Fail => {
                 self.failures += 1;
                 let wait = self.shared.config.error_retry;
-                let at = Utc::now() + wait;
+                let at = moment_after(wait);
                 (wait, Step::Failed(words), Activity::Failed { at })
             }
         };
@@ -466,6 +472,21 @@ async fn stop_during<T>(
     }
     let clean = tokio::time::timeout(grace, work).await.is_ok();
     Err(Halt::Stop { clean })
+}
+
+/// The instant `wait` from now; a year from now for waits too long to represent.
+fn instant_after(wait: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(wait)
+        .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 60 * 60))
+}
+
+/// The wall-clock time `wait` from now, for progress reports.
+fn moment_after(wait: Duration) -> DateTime<Utc> {
+    chrono::TimeDelta::from_std(wait)
+        .ok()
+        .and_then(|delta| Utc::now().checked_add_signed(delta))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// A wait in words: "800 ms", "4 s", "5 min".

@@ -5,6 +5,9 @@
 //! - `scripted`: the cases Dovecot cannot be configured into here (no STARTTLS, a missing mechanism, a
 //!   silent server, the LOGIN command), played by a scripted server that records what the client sent.
 //! - `sync`: the sync engine against the real Dovecot (each test a user and a store of its own).
+//! - `supervisor`: the per-account supervisors and the sync service against the real Dovecot, some
+//!   through a `proxy` that can cut connections; `supervisor_memory` (ignored) measures RSS per idle
+//!   account.
 //!
 //! Every test runs under [`support::within`], so a hang fails the test instead of stalling the run.
 
@@ -12,7 +15,11 @@
 
 mod dovecot;
 mod logging;
+mod proxy;
 mod scripted;
+mod supervisor;
+mod supervisor_memory;
+mod supervisor_support;
 mod support;
 mod sync;
 mod sync_support;

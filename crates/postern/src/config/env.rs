@@ -17,6 +17,12 @@ const PREFIX: &str = "POSTERN_";
 /// Variables with a meaning outside the settings table (the file location itself).
 const NOT_SETTINGS: &[&str] = &["POSTERN_CONFIG"];
 
+/// Shorter names documented for settings whose full names are long.
+const ALIASES: &[(&str, &str)] = &[(
+    "POSTERN_WEBHOOKS_ALLOW_PRIVATE",
+    "POSTERN_WEBHOOKS_ALLOW_PRIVATE_TARGETS",
+)];
+
 /// Reads every `POSTERN_*` variable of `vars` into one overlay; unknown names and bad values are
 /// collected, so an operator sees every mistake at once.
 pub fn read(
@@ -25,7 +31,11 @@ pub fn read(
     let mut table = toml::Table::new();
     let mut errors = Vec::new();
     for (name, value) in vars {
-        let Some(rest) = name.strip_prefix(PREFIX) else {
+        let canonical = ALIASES
+            .iter()
+            .find(|(alias, _)| *alias == name)
+            .map_or(name.as_str(), |(_, full)| *full);
+        let Some(rest) = canonical.strip_prefix(PREFIX) else {
             continue;
         };
         if NOT_SETTINGS.contains(&name.as_str()) {
@@ -137,6 +147,14 @@ mod tests {
         assert_eq!(raw.store.url.as_deref(), Some("sqlite:///tmp/x.db"));
         assert_eq!(raw.api.request_timeout_secs, Some(12));
         assert_eq!(raw.master_key.unwrap().expose_secret(), "00");
+    }
+
+    #[test]
+    fn the_short_webhook_alias_sets_the_full_setting() {
+        let raw = read(vars(&[("POSTERN_WEBHOOKS_ALLOW_PRIVATE", "true")])).unwrap();
+        assert_eq!(raw.webhooks.allow_private_targets, Some(true));
+        let raw = read(vars(&[("POSTERN_WEBHOOKS_ALLOW_PRIVATE_TARGETS", "false")])).unwrap();
+        assert_eq!(raw.webhooks.allow_private_targets, Some(false));
     }
 
     #[test]

@@ -116,6 +116,32 @@ pub struct Config {
     pub api: ApiConfig,
     /// OAuth.
     pub oauth: OAuthConfig,
+    /// Webhooks.
+    pub webhooks: WebhooksConfig,
+    /// IMAP sync.
+    pub sync: SyncSettings,
+}
+
+/// `[sync]`, resolved.
+#[derive(Debug, Serialize)]
+pub struct SyncSettings {
+    /// How much of each message is stored.
+    pub bodies: raw::BodiesSetting,
+    /// Days of mail the initial sync takes, if limited.
+    pub window_days: Option<u32>,
+    /// Newest messages per mailbox the initial sync takes, if limited.
+    pub newest_per_mailbox: Option<u32>,
+    /// Seconds between safety-net resyncs.
+    pub resync_interval_secs: u64,
+}
+
+/// `[webhooks]`, resolved.
+#[derive(Debug, Serialize)]
+pub struct WebhooksConfig {
+    /// Whether loopback and private targets are allowed.
+    pub allow_private_targets: bool,
+    /// Seconds a failing delivery is retried before it is dead.
+    pub retry_for_secs: u64,
 }
 
 /// `[store]`, resolved.
@@ -245,6 +271,16 @@ impl Config {
             return Err(ConfigErrors(errors));
         }
         Ok(Config {
+            sync: SyncSettings {
+                bodies: raw.sync.bodies.unwrap_or(raw::BodiesSetting::OnDemand),
+                window_days: raw.sync.window_days,
+                newest_per_mailbox: raw.sync.newest_per_mailbox,
+                resync_interval_secs: raw.sync.resync_interval_secs.unwrap_or(300).max(10),
+            },
+            webhooks: WebhooksConfig {
+                allow_private_targets: raw.webhooks.allow_private_targets.unwrap_or(false),
+                retry_for_secs: raw.webhooks.retry_for_secs.unwrap_or(86_400),
+            },
             oauth: OAuthConfig {
                 return_url,
                 refresh_margin_secs: raw.oauth.refresh_margin_secs.unwrap_or(300),

@@ -30,6 +30,48 @@ pub struct RawConfig {
     pub api: RawApi,
     /// OAuth settings.
     pub oauth: RawOAuth,
+    /// Webhook settings.
+    pub webhooks: RawWebhooks,
+    /// IMAP sync settings.
+    pub sync: RawSync,
+}
+
+/// `[sync]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSync {
+    /// `on_demand` (default: bodies fetched and cached when read), `cache` (the same), or `full`
+    /// (every body fetched and stored at sync).
+    pub bodies: Option<BodiesSetting>,
+    /// The initial sync takes mail of the last this many days (default: all).
+    pub window_days: Option<u32>,
+    /// The initial sync takes at most the newest this many messages per mailbox (default: all).
+    pub newest_per_mailbox: Option<u32>,
+    /// Seconds between safety-net resyncs of every mailbox. Default 300.
+    pub resync_interval_secs: Option<u64>,
+}
+
+/// How much of each message the sync stores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BodiesSetting {
+    /// Headers and structure at sync; bodies fetched when read.
+    OnDemand,
+    /// As on_demand; read bodies are kept.
+    Cache,
+    /// Whole messages at sync.
+    Full,
+}
+
+/// `[webhooks]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawWebhooks {
+    /// Allow webhook targets on loopback and private networks (off: the guard against SSRF).
+    /// Also `POSTERN_WEBHOOKS_ALLOW_PRIVATE`.
+    pub allow_private_targets: Option<bool>,
+    /// How long a failing delivery is retried before it is marked dead, in seconds. Default 86400.
+    pub retry_for_secs: Option<u64>,
 }
 
 /// `[store]`
@@ -104,6 +146,28 @@ impl RawConfig {
                     .rate_limit_per_second
                     .or(self.api.rate_limit_per_second),
                 rate_limit_burst: over.api.rate_limit_burst.or(self.api.rate_limit_burst),
+            },
+            sync: RawSync {
+                bodies: over.sync.bodies.or(self.sync.bodies),
+                window_days: over.sync.window_days.or(self.sync.window_days),
+                newest_per_mailbox: over
+                    .sync
+                    .newest_per_mailbox
+                    .or(self.sync.newest_per_mailbox),
+                resync_interval_secs: over
+                    .sync
+                    .resync_interval_secs
+                    .or(self.sync.resync_interval_secs),
+            },
+            webhooks: RawWebhooks {
+                allow_private_targets: over
+                    .webhooks
+                    .allow_private_targets
+                    .or(self.webhooks.allow_private_targets),
+                retry_for_secs: over
+                    .webhooks
+                    .retry_for_secs
+                    .or(self.webhooks.retry_for_secs),
             },
             oauth: RawOAuth {
                 return_url: over.oauth.return_url.or(self.oauth.return_url),

@@ -9,4 +9,6 @@ mod oauth_http;
 mod send_http;
 mod server;
 mod support;
+mod sync_http;
 mod tokens_http;
+mod webhooks_http;

@@ -211,7 +211,13 @@ async fn a_replayed_or_forged_callback_gets_a_400_page_and_changes_nothing() {
         .json()
         .await
         .unwrap();
-    assert_eq!(shown["state"], "connected");
+    // The replay changed nothing: the account keeps its grant (its supervisor may be syncing).
+    assert!(
+        ["connecting", "syncing", "connected"].contains(&shown["state"].as_str().unwrap()),
+        "{shown}"
+    );
+    assert!(shown["last_error"].is_null(), "{shown}");
+    assert!(shown["token"]["authorized_at"].is_string(), "{shown}");
     server.stop().await;
 }
 

@@ -325,39 +325,65 @@ fn an_aadsts_code_wins_over_the_generic_error_it_comes_with() {
 }
 
 #[test]
-fn imap_errors_are_explained_from_their_typed_form() {
-    let refused = ImapError::Connect {
-        host: "localhost".into(),
-        port: 1,
-        source: std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
-    };
-    assert_eq!(
-        explain_imap_error(&refused, false).unwrap().id,
-        "net.connection_refused"
-    );
-    let untrusted = ImapError::Tls {
-        host: "localhost".into(),
-        reason: TlsFailure::UnknownIssuer,
-    };
-    assert_eq!(
-        explain_imap_error(&untrusted, false).unwrap().id,
-        "tls.untrusted_certificate"
-    );
-    let not_connected = ImapError::CommandRejected {
-        command: "SELECT",
-        response_code: None,
-        server_text: "User is authenticated but not connected.".into(),
-    };
-    assert_eq!(
-        explain_imap_error(&not_connected, false).unwrap().id,
-        "microsoft.authenticated_not_connected"
-    );
-}
-
-#[test]
 fn entries_serialize_without_their_matcher() {
     let json = serde_json::to_value(by_id("google.invalid_grant").unwrap()).unwrap();
     assert_eq!(json["provider"], "google");
     assert_eq!(json["transient"], false);
     assert!(json.get("matcher").is_none());
+}
+
+#[test]
+fn the_plain_string_helpers_agree_with_explain() {
+    assert_eq!(
+        explain_oauth(
+            401,
+            Some("invalid_client"),
+            Some("AADSTS7000222: expired"),
+            &[7_000_222]
+        )
+        .unwrap()
+        .id,
+        "microsoft.aadsts7000222"
+    );
+    assert_eq!(
+        explain_imap(Some("UNAVAILABLE"), "Temporary authentication failure.")
+            .unwrap()
+            .id,
+        "imap.unavailable"
+    );
+    assert_eq!(
+        explain_smtp(535, "5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant.")
+            .unwrap()
+            .id,
+        "microsoft.smtp_auth_disabled"
+    );
+    assert_eq!(
+        explain_sasl("400", Some("https://mail.google.com/"), false)
+            .unwrap()
+            .id,
+        "sasl.insufficient_scope"
+    );
+    assert_eq!(
+        explain_condition(Condition::NoRefreshToken).unwrap().id,
+        "oauth.no_refresh_token"
+    );
+    assert!(explain_imap(None, "[TRYCREATE] Mailbox doesn't exist").is_none());
+}
+
+#[test]
+fn annotate_appends_cause_fix_and_id_and_leaves_unknown_errors_alone() {
+    let entry = by_id("google.invalid_grant").unwrap();
+    let annotated = entry.annotate("refresh failed (invalid_grant) ");
+    assert!(
+        annotated.starts_with("refresh failed (invalid_grant) — "),
+        "{annotated}"
+    );
+    assert!(annotated.contains(entry.cause), "{annotated}");
+    assert!(
+        annotated.contains(&format!("Fix: {}", entry.fix)),
+        "{annotated}"
+    );
+    assert!(annotated.ends_with("[google.invalid_grant]"), "{annotated}");
+    assert_eq!(annotate("something new", None), "something new");
+    assert_eq!(annotate("x", Some(entry)), entry.annotate("x"));
 }

@@ -1,0 +1,163 @@
+//! The sync pipeline through the real binary: an account's supervisor syncs its mailbox, new mail
+//! delivered by LMTP shows up in the message API and the event stream, attachments download.
+
+use crate::support::{Postern, dovecot};
+use postern_testkit::mailgen::lmtp_deliver;
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+const MESSAGE: &str = "From: Ada <ada@example.test>\r\nTo: {to}\r\nSubject: Figures for {to}\r\n\
+Message-ID: <figures-{to}>\r\nDate: Sat, 21 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=b1\r\n\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+The figures are attached.\r\n--b1\r\nContent-Type: text/csv; name=figures.csv\r\n\
+Content-Disposition: attachment; filename=figures.csv\r\nContent-Transfer-Encoding: base64\r\n\r\nYSxiCjEsMgo=\r\n--b1--\r\n";
+
+async fn wait_for_messages(server: &Postern, token: &str, id: &str, count: usize) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let listed: Value = server
+            .get(
+                &format!("/v1/accounts/{id}/messages?mailbox=INBOX"),
+                Some(token),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        if listed["messages"]
+            .as_array()
+            .is_some_and(|m| m.len() >= count)
+            || Instant::now() > deadline
+        {
+            return listed;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn delivered_mail_appears_in_the_api_with_its_event_and_attachment() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Postern::start(dir.path(), &[("POSTERN_SYNC_BODIES", "full")]).await;
+    let admin = server.admin_token.clone().unwrap();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let email = format!("synced-{nanos:x}@example.test");
+    dovecot().add_password_user(&email, "sync-pw").unwrap();
+    let first = MESSAGE.replace("{to}", &email);
+    lmtp_deliver(dovecot().lmtp_addr(), &email, &[first.into_bytes()])
+        .await
+        .unwrap();
+    let ca_file = dovecot().ca_file().display().to_string();
+    let body = json!({
+        "email": email,
+        "imap": {"host": "localhost", "port": dovecot().imaps_addr().port(), "security": "tls", "ca_file": ca_file},
+        "smtp": {"host": "localhost", "port": 1, "security": "tls", "ca_file": ca_file},
+        "auth": {"type": "password", "password": "sync-pw"},
+    });
+    let created: Value = server
+        .send_json(Method::POST, "/v1/accounts", &admin, &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    // The initial sync brings the message that was already there.
+    let listed = wait_for_messages(&server, &admin, &id, 1).await;
+    let message = &listed["messages"][0];
+    assert_eq!(
+        message["subject"],
+        format!("Figures for {email}"),
+        "{listed}"
+    );
+    assert_eq!(message["attachments"][0]["filename"], "figures.csv");
+
+    // New mail while the supervisor idles.
+    let second = MESSAGE
+        .replace("{to}", &email)
+        .replace("Figures for", "More figures for")
+        .replace("<figures-", "<more-");
+    lmtp_deliver(dovecot().lmtp_addr(), &email, &[second.into_bytes()])
+        .await
+        .unwrap();
+    let listed = wait_for_messages(&server, &admin, &id, 2).await;
+    assert_eq!(listed["messages"].as_array().unwrap().len(), 2, "{listed}");
+    assert_eq!(
+        listed["messages"][0]["subject"],
+        format!("More figures for {email}"),
+        "newest first"
+    );
+    let events: Value = server
+        .get(&format!("/v1/events?after=0"), Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let new_mail = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "message.new" && e["account_id"] == id.as_str())
+        .count();
+    assert_eq!(new_mail, 2, "{events}");
+
+    let message_id = listed["messages"][0]["id"].as_i64().unwrap();
+    let detail: Value = server
+        .get(
+            &format!("/v1/accounts/{id}/messages/{message_id}"),
+            Some(&admin),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        detail["text"].as_str().map(str::trim),
+        Some("The figures are attached."),
+        "{detail}"
+    );
+    let part = detail["attachments"][0]["part"].as_str().unwrap();
+    let attachment = server
+        .get(
+            &format!("/v1/accounts/{id}/messages/{message_id}/attachments/{part}"),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(attachment.headers()["content-type"], "text/csv");
+    assert_eq!(attachment.bytes().await.unwrap().as_ref(), b"a,b\n1,2\n");
+    let raw = server
+        .get(
+            &format!("/v1/accounts/{id}/messages/{message_id}/raw"),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(raw.headers()["content-type"], "message/rfc822");
+
+    let shown: Value = server
+        .get(&format!("/v1/accounts/{id}"), Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["sync"]["activity"], "idling", "{shown}");
+    let mailboxes: Value = server
+        .get(&format!("/v1/accounts/{id}/mailboxes"), Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let inbox = mailboxes["mailboxes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "INBOX")
+        .unwrap()
+        .clone();
+    assert_eq!(inbox["stored"], 2, "{mailboxes}");
+    assert_eq!(inbox["role"], "inbox");
+    server.stop().await;
+}
