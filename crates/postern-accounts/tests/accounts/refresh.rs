@@ -197,3 +197,65 @@ async fn a_provider_that_is_down_is_retried_with_backoff_and_the_account_recover
         .unwrap();
     session.logout().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_refused_client_flags_the_app_and_each_of_its_accounts_once() {
+    let options = WorldOptions::new();
+    let client_id = options.client.client_id.clone();
+    let world = World::with(options).await;
+    let first = world
+        .connected(
+            &format!("{}@example.test", unique("app-a")),
+            SaslMechanism::XOAuth2,
+        )
+        .await;
+    let second = world
+        .connected(
+            &format!("{}@example.test", unique("app-b")),
+            SaslMechanism::XOAuth2,
+        )
+        .await;
+    // The operator rotated the client secret at the provider but not in Postern (like AADSTS7000215).
+    provider().register_client(postern_testkit::oauth_provider::ClientConfig::confidential(
+        client_id.clone(),
+        "a-new-secret-postern-does-not-have",
+        crate::support::REDIRECT,
+    ));
+    world.expire_in_store(&first.id).await;
+    world.expire_in_store(&second.id).await;
+
+    for _ in 0..3 {
+        let error = world
+            .service
+            .tokens()
+            .access_token(&first.id)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, TokenError::AppFailed { .. }), "{error}");
+    }
+    let error = world
+        .service
+        .tokens()
+        .access_token(&second.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, TokenError::AppFailed { .. }), "{error}");
+    assert_eq!(
+        world.token_calls(),
+        1,
+        "once the app is flagged, nothing more is sent to the provider"
+    );
+
+    let app = world.service.app(&world.app_id).await.unwrap();
+    assert_eq!(app.status.as_str(), "failed");
+    assert!(app.last_error.unwrap().contains("client"));
+    for account in [&first, &second] {
+        let reloaded = world.reload(&account.id).await;
+        assert_eq!(reloaded.state, AccountState::Error);
+        assert_eq!(
+            world.events(&account.id, "account.error").await.len(),
+            1,
+            "reported once per account"
+        );
+    }
+}
