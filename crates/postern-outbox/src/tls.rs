@@ -4,89 +4,29 @@
 //! endpoint's `ca_file`), and the reading of a handshake error.
 //! Non-goal: turning verification off. A private server is trusted by giving its CA in `ca_file`;
 //! there is no "insecure" switch.
-//! Key decisions (the same as the IMAP side's, `postern_sync::tls`, kept separate so the outbox
-//! does not depend on the sync engine):
-//! - The crypto provider is aws-lc-rs, passed explicitly, so no process-wide default provider has
-//!   to be chosen (another crate bringing in ring would make that ambiguous at run time).
-//! - Configs are cached by `ca_file` path and modification time: a replaced CA file is picked up at
-//!   the next connection.
-//! - `ca_file` replaces the webpki roots, so an endpoint pinned to a private CA cannot be
-//!   impersonated with a certificate from a public one.
+//! Key decision: the trust rules (webpki roots or only `ca_file`, aws-lc-rs, cached configs) live
+//! in `postern-tls`, shared with IMAP; this module adds what is SMTP's own, the error mapping.
 
-use std::collections::HashMap;
 use std::io;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
-use std::time::SystemTime;
+use std::path::Path;
+use std::sync::Arc;
 
+use rustls::CertificateError;
 use rustls::client::ClientConfig;
-use rustls::{CertificateError, RootCertStore};
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject as _;
 
 use crate::error::SmtpError;
 
-/// One trust setting in the cache: `None` for the webpki roots.
-type CacheKey = Option<(PathBuf, Option<SystemTime>)>;
-
-static CONFIGS: LazyLock<Mutex<HashMap<CacheKey, Arc<ClientConfig>>>> =
-    LazyLock::new(Mutex::default);
-
-/// The client config trusting the webpki roots (`ca_file` `None`) or only the CAs in `ca_file`.
+/// The client config trusting the webpki roots (`ca_file` `None`) or only the CAs in `ca_file`;
+/// see `postern_tls` for the trust rules and the cache.
 ///
 /// # Errors
 ///
 /// [`SmtpError::TlsConfig`] when `ca_file` cannot be read or holds no usable certificate.
 pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, SmtpError> {
-    let key = ca_file.map(|path| {
-        let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-        (path.to_path_buf(), modified)
-    });
-    if let Some(config) = cache().get(&key) {
-        return Ok(Arc::clone(config));
-    }
-    let roots = match ca_file {
-        Some(path) => roots_from_file(path)?,
-        None => RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        },
-    };
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|err| SmtpError::TlsConfig {
-            path: ca_file.map_or_else(|| PathBuf::from("<webpki roots>"), Path::to_path_buf),
-            reason: err.to_string(),
-        })?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let config = Arc::new(config);
-    cache().insert(key, Arc::clone(&config));
-    Ok(config)
-}
-
-/// A poisoned lock only means a thread panicked while inserting; the map is still valid.
-fn cache() -> MutexGuard<'static, HashMap<CacheKey, Arc<ClientConfig>>> {
-    CONFIGS.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn roots_from_file(path: &Path) -> Result<RootCertStore, SmtpError> {
-    let config_error = |reason: String| SmtpError::TlsConfig {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let pem = std::fs::read(path).map_err(|err| config_error(err.to_string()))?;
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        let cert = cert.map_err(|err| config_error(format!("invalid PEM: {err}")))?;
-        roots
-            .add(cert)
-            .map_err(|err| config_error(format!("unusable CA certificate: {err}")))?;
-    }
-    if roots.is_empty() {
-        return Err(config_error("no PEM certificate in the file".to_owned()));
-    }
-    Ok(roots)
+    postern_tls::client_config(ca_file).map_err(|error| SmtpError::TlsConfig {
+        path: error.path,
+        reason: error.reason,
+    })
 }
 
 /// The error of a failed handshake with `host`: a TLS refusal when rustls refused (certificate
