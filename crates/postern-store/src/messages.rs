@@ -2,7 +2,8 @@
 //!
 //! Purpose: apply one sync batch (new messages, flag changes, vanished UIDs, the mailbox's new
 //! cursor and every event they cause) atomically, read messages one by one or newest first with
-//! a cursor, and answer the questions incremental sync asks (stored UIDs, stored flags).
+//! a cursor, answer the questions incremental sync asks (stored UIDs, stored flags), and keep a
+//! body fetched on demand ([`Messages::put_body`]).
 //! Non-goal: parsing mail or talking IMAP; messages arrive already parsed by `postern-sync`.
 //! Key decisions:
 //! - [`Messages::apply`] is the one write path of the sync engine: a `kill -9` between two
@@ -305,6 +306,20 @@ pub trait Messages: Send + Sync {
 
     /// The raw message, if it is stored.
     async fn body(&self, id: MessageId) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Keeps the raw message of a stored message, fetched after the sync (bodies `on_demand` /
+    /// `cache`). Returns false, storing nothing, when the message is no longer stored (expunged or
+    /// reset meanwhile); a body stored already is left as it is (a UID's message never changes).
+    /// No event: the message itself did not change.
+    async fn put_body(&self, id: MessageId, raw: &[u8]) -> Result<bool, StoreError>;
+
+    /// The stored messages of the mailbox (at its current UIDVALIDITY) among these UIDs, newest
+    /// first; UIDs not stored are simply absent.
+    async fn get_by_uids(
+        &self,
+        mailbox_id: MailboxId,
+        uids: &[u32],
+    ) -> Result<Vec<Message>, StoreError>;
 
     /// A page of messages, newest first (INTERNALDATE, then id).
     async fn list(&self, query: MessageQuery) -> Result<MessagePage, StoreError>;

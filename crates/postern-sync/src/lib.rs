@@ -60,6 +60,7 @@ pub mod conn;
 pub mod engine;
 pub mod error;
 pub mod login;
+pub mod ops;
 mod response;
 pub mod session;
 pub mod supervisor;

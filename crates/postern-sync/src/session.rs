@@ -15,7 +15,10 @@ use futures::TryStreamExt as _;
 
 use crate::capabilities::Capabilities;
 use crate::conn::{BoxedStream, Timeouts, within};
+use crate::error::closed;
 use crate::error::{ImapError, Stage, command_error};
+use crate::response::ServerReply;
+use async_imap::imap_proto::{Response, Status};
 
 /// An authenticated IMAP session over a TLS (or loopback plaintext) connection.
 #[derive(Debug)]
@@ -48,6 +51,49 @@ pub struct InboxCheck {
 }
 
 impl ImapSession {
+    /// Sends a raw `command` (built by this crate, never from user text) and passes each untagged
+    /// response to `on_response` until the tagged completion; each read is bounded by `bound`, so a
+    /// large literal that keeps streaming never times out. A `NO` or `BAD` fails with
+    /// [`ImapError::CommandRejected`] carrying the server's words.
+    pub(crate) async fn run_tagged(
+        &mut self,
+        name: &'static str,
+        command: &str,
+        bound: std::time::Duration,
+        mut on_response: impl FnMut(&Response<'_>),
+    ) -> Result<(), ImapError> {
+        let stage = Stage::Command(name);
+        let inner = self.inner_mut();
+        let tag = within(stage, bound, inner.run_command(command))
+            .await?
+            .map_err(|error| command_error(stage, name, error))?;
+        loop {
+            let response = match within(stage, bound, inner.read_response()).await? {
+                Ok(Some(response)) => response,
+                Ok(None) => return Err(closed(stage)),
+                Err(source) => return Err(ImapError::Io { stage, source }),
+            };
+            match response.parsed() {
+                Response::Done {
+                    tag: done,
+                    status,
+                    outcome,
+                } if *done == tag => {
+                    if *status == Status::Ok {
+                        return Ok(());
+                    }
+                    let reply = ServerReply::from_outcome(outcome);
+                    return Err(ImapError::CommandRejected {
+                        command: name,
+                        response_code: reply.response_code,
+                        server_text: reply.server_text,
+                    });
+                }
+                other => on_response(other),
+            }
+        }
+    }
+
     /// Wraps a freshly authenticated session and reads its capabilities.
     pub(crate) async fn establish(
         mut inner: async_imap::Session<BoxedStream>,

@@ -1,12 +1,16 @@
 //! `/v1/accounts/{id}/mailboxes` and `/v1/accounts/{id}/messages`: the local picture of an
-//! account's mail, as the sync engine keeps it.
+//! account's mail, as the sync engine keeps it, and the operations that change it on the server.
 //!
 //! Listings are newest first with an opaque cursor that stays correct while the sync inserts mail
 //! (it encodes the arrival time and id of the last message seen). Message bodies are rendered from
-//! the stored raw message; attachments are found by the IMAP part id the listing shows.
+//! the raw message: the stored one, or, when only the summary is stored (bodies `on_demand` or
+//! `cache`), fetched from the server on the first read and kept for the next. Attachments are found
+//! by the IMAP part id the listing shows.
 //!
-//! Non-goal (for now): changing flags, moving or deleting messages, and fetching a body that is not
-//! stored yet; those act on the server first and come with the connection supervisor.
+//! Changes (`PATCH`, `DELETE`) and `?server_search=` live in [`changes`]: they act on the server
+//! first, then the local picture follows with the same events a sync would emit.
+//!
+//! Non-goal: rendering HTML safely (callers sanitise), creating or renaming mailboxes.
 
 use crate::api_token::Scope;
 use crate::auth::Caller;
@@ -25,11 +29,16 @@ use postern_sync::engine::view;
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
+mod changes;
+
 pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/accounts/{id}/mailboxes", get(mailboxes))
         .route("/accounts/{id}/messages", get(list))
-        .route("/accounts/{id}/messages/{message}", get(show))
+        .route(
+            "/accounts/{id}/messages/{message}",
+            get(show).patch(changes::update).delete(changes::delete),
+        )
         .route("/accounts/{id}/messages/{message}/raw", get(raw))
         .route(
             "/accounts/{id}/messages/{message}/attachments/{part}",
@@ -39,7 +48,12 @@ pub(super) fn router() -> Router<AppState> {
 
 /// The account id, checked against the caller's bindings and scope (404 for ids it may not see).
 fn readable(caller: &Caller, id: &str) -> Result<AccountId, ApiError> {
-    caller.require(Scope::MessagesRead)?;
+    visible(caller, id, Scope::MessagesRead)
+}
+
+/// The account id, for a caller that must hold `scope` (404 for ids it may not see).
+fn visible(caller: &Caller, id: &str, scope: Scope) -> Result<AccountId, ApiError> {
+    caller.require(scope)?;
     let not_found = || ApiError::not_found(format!("account {id} not found"));
     if !caller.can_see(id) {
         return Err(not_found());
@@ -103,6 +117,8 @@ struct ListParams {
     from: Option<String>,
     since: Option<DateTime<Utc>>,
     before: Option<DateTime<Utc>>,
+    /// Text to search for on the server (`UID SEARCH TEXT`) in `mailbox` (INBOX by default).
+    server_search: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -166,7 +182,7 @@ async fn list(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(params): Query<ListParams>,
-) -> Result<Json<MessageList>, ApiError> {
+) -> Result<Response, ApiError> {
     let account_id = readable(&caller, &id)?;
     state.accounts.account(&id).await?;
     let limit = params.limit.unwrap_or(DEFAULT_PAGE);
@@ -174,6 +190,9 @@ async fn list(
         return Err(ApiError::bad_request(format!(
             "limit must be between 1 and {MAX_PAGE}"
         )));
+    }
+    if params.server_search.is_some() {
+        return changes::server_search(&state, &account_id, params, limit).await;
     }
     let after = params
         .cursor
@@ -205,7 +224,8 @@ async fn list(
             .map(MessageSummary::from)
             .collect(),
         next_cursor: page.next.map(|cursor| cursor.to_string()),
-    }))
+    })
+    .into_response())
 }
 
 /// A mailbox by id or by name.
@@ -242,15 +262,12 @@ async fn message_of(
     Ok(found)
 }
 
-/// The stored raw message, or 409 when only the summary is stored yet.
+/// The raw message: stored, or fetched from the server now (and stored for the next read).
 async fn body_of(state: &AppState, message: &Message) -> Result<Vec<u8>, ApiError> {
-    state.store.messages().body(message.id).await?.ok_or_else(|| {
-        ApiError::new(
-            axum::http::StatusCode::CONFLICT,
-            "body_not_stored",
-            "this message's body is not stored on this server (bodies mode on_demand); only its summary is available",
-        )
-    })
+    changes::ops(state)
+        .body(message)
+        .await
+        .map_err(changes::ops_error)
 }
 
 #[derive(Serialize)]

@@ -3,6 +3,7 @@
 //! Non-goal: logic. Each resource module offers a `router()`; this module only composes them.
 
 mod accounts;
+mod audit;
 mod callback;
 mod health;
 mod messages;
@@ -27,6 +28,7 @@ pub(crate) fn public() -> Router<AppState> {
 pub(crate) fn protected() -> Router<AppState> {
     Router::new()
         .merge(tokens::router())
+        .merge(audit::router())
         .merge(oauth_apps::router())
         .merge(accounts::router())
         .merge(messages::router())

@@ -15,8 +15,9 @@
 //!   healthy until its token has been expired for longer than the grace. Every `last_error` it
 //!   writes carries the known-error catalogue's cause and fix when the catalogue knows the answer
 //!   ([`explain_oauth_error`]), and every refresh is written to the audit log (actor `system`).
-//! - **Keep-alive and forecast** (see [`forecast`]): grants not refreshed for 24 hours are
-//!   refreshed anyway, and `account.expiring` / `app.secret_expiring` are announced ahead of time.
+//! - **Keep-alive and forecast** ([`TokenManager::keep_alive`], [`TokenManager::forecast`]):
+//!   grants not refreshed for 24 hours are refreshed anyway, and `account.expiring` /
+//!   `app.secret_expiring` are announced ahead of time.
 //!
 //! Non-goal: mail-server connections. Callers bring the verdict of their SASL exchange.
 

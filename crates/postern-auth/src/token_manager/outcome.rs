@@ -246,8 +246,8 @@ impl TokenManager {
                 tracing::warn!(%error, "token refresh sweep failed");
             }
             if tokio::time::Instant::now() >= next_forecast {
-                next_forecast += policy.forecast.interval;
                 self.keep_alive_and_forecast().await;
+                next_forecast = tokio::time::Instant::now() + policy.forecast.interval;
             }
             tokio::select! {
                 () = tokio::time::sleep(policy.sweep_interval) => {}

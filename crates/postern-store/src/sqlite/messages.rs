@@ -393,6 +393,48 @@ impl Messages for SqliteMessages {
         )
     }
 
+    async fn put_body(&self, id: MessageId, raw: &[u8]) -> Result<bool, StoreError> {
+        let mut tx = begin_write(&self.pool).await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM messages WHERE id = ?")
+            .bind(id.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO message_bodies (message_id, raw) VALUES (?, ?) \
+             ON CONFLICT (message_id) DO NOTHING",
+        )
+        .bind(id.0)
+        .bind(raw)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn get_by_uids(
+        &self,
+        mailbox_id: MailboxId,
+        uids: &[u32],
+    ) -> Result<Vec<Message>, StoreError> {
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One statement whatever the count: the UIDs travel as one JSON array.
+        let rows: Vec<MessageRow> = sqlx::query_as(select_messages!(
+            "WHERE mailbox_id = ? AND uidvalidity = (SELECT uidvalidity FROM mailboxes WHERE id = ?) \
+             AND uid IN (SELECT value FROM json_each(?)) ORDER BY internaldate DESC, id DESC"
+        ))
+        .bind(mailbox_id.0)
+        .bind(mailbox_id.0)
+        .bind(Json(uids))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(MessageRow::into_message).collect()
+    }
+
     async fn list(&self, query: MessageQuery) -> Result<MessagePage, StoreError> {
         let limit = query.limit.clamp(1, MAX_PAGE);
         // No cursor: start above every possible position.

@@ -366,3 +366,69 @@ async fn listings_narrow_by_unseen_sender_and_arrival_time() {
         "since is inclusive, before exclusive"
     );
 }
+
+#[tokio::test]
+async fn a_body_fetched_later_is_kept_only_while_its_message_is_stored() {
+    let f = fixture().await;
+    let id = f.mailbox.id;
+    let messages = f.store.messages();
+    let mut headers_only = message(1, 1);
+    headers_only.body = None;
+    let mut gone = message(2, 2);
+    gone.body = None;
+    messages
+        .apply(batch(id, state(7, 3), vec![headers_only, gone]))
+        .await
+        .unwrap();
+    let first = messages.get_by_uid(id, 1).await.unwrap().unwrap();
+    assert!(!first.has_body);
+    assert!(messages.put_body(first.id, b"fetched").await.unwrap());
+    assert!(messages.put_body(first.id, b"other").await.unwrap());
+    assert_eq!(messages.body(first.id).await.unwrap().unwrap(), b"fetched");
+    assert!(messages.get(first.id).await.unwrap().unwrap().has_body);
+
+    let second = messages.get_by_uid(id, 2).await.unwrap().unwrap();
+    let mut expunge = SyncBatch::cursor_only(id, state(7, 3));
+    expunge.vanished = vec![2];
+    messages.apply(expunge).await.unwrap();
+    assert!(!messages.put_body(second.id, b"late").await.unwrap());
+    assert_eq!(messages.body(second.id).await.unwrap(), None);
+    let events = kinds(&f.store, &f.account_id).await;
+    assert_eq!(
+        events,
+        [
+            "mailbox.created",
+            "message.new",
+            "message.new",
+            "message.deleted"
+        ],
+        "storing a body announces nothing"
+    );
+}
+
+#[tokio::test]
+async fn messages_are_found_by_a_list_of_uids_newest_first() {
+    let f = fixture().await;
+    let id = f.mailbox.id;
+    let messages = f.store.messages();
+    messages
+        .apply(batch(
+            id,
+            state(7, 4),
+            vec![message(1, 300), message(2, 100), message(3, 200)],
+        ))
+        .await
+        .unwrap();
+    let found = messages.get_by_uids(id, &[2, 1, 9]).await.unwrap();
+    let uids: Vec<u32> = found.iter().map(|m| m.uid).collect();
+    assert_eq!(uids, [1, 2], "newest first; UID 9 is not stored");
+    assert!(messages.get_by_uids(id, &[]).await.unwrap().is_empty());
+    f.store.mailboxes().reset(id, 8).await.unwrap();
+    assert!(
+        messages
+            .get_by_uids(id, &[1, 2, 3])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -11,18 +11,17 @@
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use async_imap::imap_proto::{MailboxDatum, Response, Status};
+use async_imap::imap_proto::{MailboxDatum, Response};
 
 use crate::capabilities::Capabilities;
-use crate::conn::within;
 use crate::engine::discovery::ListedMailbox;
 use crate::engine::interpret::{
     FetchedMessage, StatusParts, fetched_message, listed_mailbox, vanished_ranges,
 };
 use crate::engine::plan::ServerStatus;
 use crate::engine::{BodiesMode, same_mailbox};
-use crate::error::{ImapError, Stage, closed, command_error};
-use crate::response::{ServerReply, protocol};
+use crate::error::{ImapError, Stage};
+use crate::response::protocol;
 use crate::session::ImapSession;
 
 /// How much of the text a head fetch takes for the snippet.
@@ -63,44 +62,17 @@ impl<'s> Wire<'s> {
     }
 
     /// Sends `command` and passes each untagged response to `on_response` until the tagged
-    /// completion. A `NO` or `BAD` fails with [`ImapError::CommandRejected`].
+    /// completion (see [`ImapSession::run_tagged`]); counts the round trip.
     pub(crate) async fn run(
         &mut self,
         name: &'static str,
         command: &str,
-        mut on_response: impl FnMut(&Response<'_>),
+        on_response: impl FnMut(&Response<'_>),
     ) -> Result<(), ImapError> {
-        let stage = Stage::Command(name);
-        let inner = self.session.inner_mut();
-        let tag = within(stage, self.bound, inner.run_command(command))
-            .await?
-            .map_err(|error| command_error(stage, name, error))?;
         self.commands += 1;
-        loop {
-            let response = match within(stage, self.bound, inner.read_response()).await? {
-                Ok(Some(response)) => response,
-                Ok(None) => return Err(closed(stage)),
-                Err(source) => return Err(ImapError::Io { stage, source }),
-            };
-            match response.parsed() {
-                Response::Done {
-                    tag: done,
-                    status,
-                    outcome,
-                } if *done == tag => {
-                    if *status == Status::Ok {
-                        return Ok(());
-                    }
-                    let reply = ServerReply::from_outcome(outcome);
-                    return Err(ImapError::CommandRejected {
-                        command: name,
-                        response_code: reply.response_code,
-                        server_text: reply.server_text,
-                    });
-                }
-                other => on_response(other),
-            }
-        }
+        self.session
+            .run_tagged(name, command, self.bound, on_response)
+            .await
     }
 
     /// `ENABLE QRESYNC`, once per connection.

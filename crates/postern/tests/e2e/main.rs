@@ -5,6 +5,7 @@
 mod account_cli;
 mod cli;
 mod doctor;
+mod message_ops;
 mod oauth_http;
 mod send_http;
 mod server;

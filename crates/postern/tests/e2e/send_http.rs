@@ -83,14 +83,27 @@ async fn a_send_request_is_queued_sent_and_arrives_with_bcc_hidden_and_is_idempo
     let replay: Value = send("report-1").await.unwrap().json().await.unwrap();
     assert_eq!(replay["id"], first["id"]);
     assert_eq!(replay["created"], false);
+    // The sink has it; the outbox records the server's acceptance right after.
     let item_id = first["id"].as_str().unwrap();
-    let item: Value = server
-        .get(&format!("/v1/outbox/{item_id}"), Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let item = loop {
+        let item: Value = server
+            .get(&format!("/v1/outbox/{item_id}"), Some(&admin))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if item["status"] != "sending" || std::time::Instant::now() > deadline {
+            break item;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(item["status"], "sent", "{item}");
+    let recipients = item["recipients"].as_array().unwrap();
+    assert!(
+        recipients.iter().all(|r| r["status"] == "accepted"),
+        "{item}"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     let copies = sink
         .messages()

@@ -92,7 +92,7 @@ async fn delivered_mail_appears_in_the_api_with_its_event_and_attachment() {
         "newest first"
     );
     let events: Value = server
-        .get(&format!("/v1/events?after=0"), Some(&admin))
+        .get("/v1/events?after=0", Some(&admin))
         .await
         .json()
         .await
