@@ -149,6 +149,15 @@ async fn measure_round(
         raw.body_bytes / 1_000_000
     );
     figures.raw.push(raw.elapsed);
+    for _ in 0..NO_CHANGE_RUNS {
+        let status =
+            peer_fetch::raw_status(dovecot.imaps_addr(), dovecot.ca_pem(), USER, PASSWORD).await?;
+        figures.raw_status.push(status);
+    }
+    println!(
+        "run {run}: raw connect+login+STATUS: {:.1} ms",
+        median(&figures.raw_status).as_secs_f64() * 1000.0
+    );
 
     let postern = postern_child(dovecot, &options.work_dir).await?;
     check_count("Postern", postern.stored as usize, options.messages)?;

@@ -16,6 +16,7 @@ use rustls_pki_types::ServerName;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 
 /// The read buffer: large, so a 1.5 KB message rarely needs a second read.
 const READ_BUFFER: usize = 256 * 1024;
@@ -38,15 +39,7 @@ pub async fn raw_fetch(
     password: &str,
 ) -> anyhow::Result<RawFetch> {
     let started = Instant::now();
-    let config = postern_testkit::tls::rustls_client_config(ca_pem)?;
-    let tcp = TcpStream::connect(addr).await?;
-    tcp.set_nodelay(true)?;
-    let name = ServerName::try_from("localhost")?;
-    let tls = TlsConnector::from(config).connect(name, tcp).await?;
-    let mut conn = BufReader::with_capacity(READ_BUFFER, tls);
-    read_response(&mut conn, None).await?;
-    let login = format!("a LOGIN {} {}\r\n", quoted(user), quoted(password));
-    command(&mut conn, "a", &login).await?;
+    let mut conn = logged_in(addr, ca_pem, user, password).await?;
     command(&mut conn, "b", "b SELECT INBOX\r\n").await?;
     let fetch = "c UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])\r\n";
     let (messages, body_bytes) = command(&mut conn, "c", fetch).await?;
@@ -57,6 +50,42 @@ pub async fn raw_fetch(
         messages,
         body_bytes,
     })
+}
+
+/// The least a client does to learn that INBOX did not change: connect, log in, one `STATUS` with
+/// `HIGHESTMODSEQ`. The peer of Postern's no-change pass on a new session.
+pub async fn raw_status(
+    addr: SocketAddr,
+    ca_pem: &str,
+    user: &str,
+    password: &str,
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let mut conn = logged_in(addr, ca_pem, user, password).await?;
+    let status = "b STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)\r\n";
+    command(&mut conn, "b", status).await?;
+    let elapsed = started.elapsed();
+    command(&mut conn, "c", "c LOGOUT\r\n").await?;
+    Ok(elapsed)
+}
+
+/// A TLS connection past the greeting and a password `LOGIN`.
+async fn logged_in(
+    addr: SocketAddr,
+    ca_pem: &str,
+    user: &str,
+    password: &str,
+) -> anyhow::Result<BufReader<TlsStream<TcpStream>>> {
+    let config = postern_testkit::tls::rustls_client_config(ca_pem)?;
+    let tcp = TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    let name = ServerName::try_from("localhost")?;
+    let tls = TlsConnector::from(config).connect(name, tcp).await?;
+    let mut conn = BufReader::with_capacity(READ_BUFFER, tls);
+    read_response(&mut conn, None).await?;
+    let login = format!("a LOGIN {} {}\r\n", quoted(user), quoted(password));
+    command(&mut conn, "a", &login).await?;
+    Ok(conn)
 }
 
 /// Sends `line` and reads until its tagged completion, which must be `OK`.

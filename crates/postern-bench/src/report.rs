@@ -64,6 +64,7 @@ pub struct Figures {
     pub raw: Vec<Duration>,
     pub postern: Vec<PosternRun>,
     pub mbsync: Vec<Duration>,
+    pub raw_status: Vec<Duration>,
 }
 
 impl Figures {
@@ -75,6 +76,7 @@ impl Figures {
             raw: Vec::new(),
             postern: Vec::new(),
             mbsync: Vec::new(),
+            raw_status: Vec::new(),
         }
     }
 
@@ -139,6 +141,12 @@ impl Figures {
         row(
             "no-change pass incl. connect+TLS+login",
             format!("{with_login:.1} ms"),
+            "-".into(),
+        );
+        let status = median(&self.raw_status).as_secs_f64() * 1000.0;
+        row(
+            "peer: connect+TLS+login+STATUS",
+            format!("{status:.1} ms"),
             "-".into(),
         );
     }

@@ -19,7 +19,9 @@ pub fn account_service(
     store: Store,
     vault: Vault,
 ) -> anyhow::Result<AccountService> {
-    account_service_at(config, store, vault, &config.public_url_for(config.listen))
+    let service = account_service_at(config, store, vault, &config.public_url_for(config.listen))?;
+    // What the CLI does is recorded in the audit log as done by the CLI.
+    Ok(service.with_actor(postern_store::ACTOR_CLI))
 }
 
 /// The account service (and through it the flows and the token manager), its OAuth links

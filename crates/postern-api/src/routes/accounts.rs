@@ -173,7 +173,11 @@ async fn create(
     ApiJson(input): ApiJson<NewAccountInput>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
     caller.require(Scope::AccountsWrite)?;
-    let created = state.accounts.create_account(input).await?;
+    let created = state
+        .accounts
+        .with_actor(&caller.token.name)
+        .create_account(input)
+        .await?;
     start_sync(&state, &created.account);
     let grant = state.accounts.grant(&created.account).await?;
     let body = Created {
@@ -239,7 +243,11 @@ async fn remove(
     caller.require(Scope::AccountsWrite)?;
     let account = visible(&caller, &state, &id).await?;
     state.sync.stop(&account.id).await;
-    state.accounts.remove_account(&id).await?;
+    state
+        .accounts
+        .with_actor(&caller.token.name)
+        .remove_account(&id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -256,7 +264,11 @@ async fn reauthorize(
 ) -> Result<Json<Reauthorization>, ApiError> {
     caller.require(Scope::AccountsWrite)?;
     visible(&caller, &state, &id).await?;
-    let AuthorizationLink { url, expires_at } = state.accounts.reauthorize(&id).await?;
+    let AuthorizationLink { url, expires_at } = state
+        .accounts
+        .with_actor(&caller.token.name)
+        .reauthorize(&id)
+        .await?;
     Ok(Json(Reauthorization {
         authorize_url: url.to_string(),
         expires_at,

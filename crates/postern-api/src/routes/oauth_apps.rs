@@ -90,7 +90,11 @@ async fn register(
     ApiJson(input): ApiJson<NewAppInput>,
 ) -> Result<(StatusCode, Json<AppView>), ApiError> {
     caller.require(Scope::AccountsWrite)?;
-    let registered = state.accounts.register_app(input).await?;
+    let registered = state
+        .accounts
+        .with_actor(&caller.token.name)
+        .register_app(input)
+        .await?;
     let view = view(&state, registered.app, registered.warnings).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
@@ -125,6 +129,10 @@ async fn remove(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Scope::AccountsWrite)?;
-    state.accounts.remove_app(&id).await?;
+    state
+        .accounts
+        .with_actor(&caller.token.name)
+        .remove_app(&id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -147,6 +147,36 @@ async fn a_browser_connects_an_account_through_the_provider_and_the_callback_pag
         404
     );
 
+    // The audit log tells who did what: the API token, the user's browser, the server itself.
+    let audit: Value = server
+        .get(&format!("/v1/audit?account={id}"), Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let done: Vec<(String, String)> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["actor"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for (action, actor) in [
+        ("account.created", "admin"),
+        ("authorize.completed", "browser"),
+        ("account.removed", "admin"),
+    ] {
+        assert!(
+            done.contains(&(action.to_owned(), actor.to_owned())),
+            "{action} by {actor} missing: {done:?}"
+        );
+    }
+    assert!(!audit.to_string().contains(&client_secret));
+
     let logs = server.stop().await;
     assert!(
         !logs.contains(&client_secret),
