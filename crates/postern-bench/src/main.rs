@@ -155,7 +155,7 @@ async fn measure_round(
         figures.raw_status.push(status);
     }
     println!(
-        "run {run}: raw connect+login+STATUS: {:.1} ms",
+        "run {run}: raw connect+login+ENABLE QRESYNC+LIST-STATUS: {:.1} ms",
         median(&figures.raw_status).as_secs_f64() * 1000.0
     );
 
@@ -163,7 +163,7 @@ async fn measure_round(
     check_count("Postern", postern.stored as usize, options.messages)?;
     println!(
         "run {run}: Postern initial sync: {:.3} s ({:.1} s CPU), peak RSS {} MB (before the sync {} MB), store {} MB, {} commands; \
-         no-change pass {:.1} ms, {} commands (with connect+login {:.1} ms)",
+         no-change pass {:.1} ms, {} commands (with connect+login {:.1} ms, {} commands)",
         postern.initial.as_secs_f64(),
         postern.initial_cpu_ms as f64 / 1000.0,
         postern.hwm_kb / 1024,
@@ -173,6 +173,7 @@ async fn measure_round(
         median(&postern.no_change).as_secs_f64() * 1000.0,
         postern.no_change_commands,
         median(&postern.no_change_login).as_secs_f64() * 1000.0,
+        postern.no_change_login_commands,
     );
     figures.postern.push(postern);
 

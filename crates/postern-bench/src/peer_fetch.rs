@@ -52,8 +52,9 @@ pub async fn raw_fetch(
     })
 }
 
-/// The least a client does to learn that INBOX did not change: connect, log in, one `STATUS` with
-/// `HIGHESTMODSEQ`. The peer of Postern's no-change pass on a new session.
+/// The peer of Postern's no-change pass on a new session: connect, log in, then the two commands
+/// that pass sends on Dovecot (`ENABLE QRESYNC`, one LIST-STATUS), so the figure is the server's own
+/// cost for them (`UNSEEN` makes Dovecot count a mailbox's unseen messages).
 pub async fn raw_status(
     addr: SocketAddr,
     ca_pem: &str,
@@ -62,10 +63,12 @@ pub async fn raw_status(
 ) -> anyhow::Result<Duration> {
     let started = Instant::now();
     let mut conn = logged_in(addr, ca_pem, user, password).await?;
-    let status = "b STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)\r\n";
-    command(&mut conn, "b", status).await?;
+    command(&mut conn, "b", "b ENABLE QRESYNC\r\n").await?;
+    let list = "c LIST \"\" \"*\" RETURN (SPECIAL-USE STATUS \
+                (MESSAGES UIDNEXT UIDVALIDITY UNSEEN HIGHESTMODSEQ))\r\n";
+    command(&mut conn, "c", list).await?;
     let elapsed = started.elapsed();
-    command(&mut conn, "c", "c LOGOUT\r\n").await?;
+    command(&mut conn, "d", "d LOGOUT\r\n").await?;
     Ok(elapsed)
 }
 

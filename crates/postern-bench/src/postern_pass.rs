@@ -70,16 +70,18 @@ pub async fn run(args: PassArgs) -> anyhow::Result<()> {
     }
     let _ = session.logout().await;
     let mut cold = Vec::new();
+    let mut cold_commands = 0;
     for _ in 0..args.no_change_runs {
         let started = Instant::now();
         let mut session = open(&endpoint, &login).await?;
-        sync_account(&mut session, &store, &account_id, &options, &NoObserver).await?;
+        let report = sync_account(&mut session, &store, &account_id, &options, &NoObserver).await?;
         cold.push(started.elapsed());
+        cold_commands = report.commands;
         let _ = session.logout().await;
     }
     println!(
         "{RESULT_PREFIX} initial_ms={} stored={stored} hwm_before_kb={hwm_before} hwm_kb={hwm_after} \
-         nochange_ms={} nochange_login_ms={} db_bytes={} initial_cpu_ms={initial_cpu} initial_commands={} nochange_commands={no_change_commands}",
+         nochange_ms={} nochange_login_ms={} db_bytes={} initial_cpu_ms={initial_cpu} initial_commands={} nochange_commands={no_change_commands} nochange_login_commands={cold_commands}",
         initial.as_millis(),
         millis_list(&warm),
         millis_list(&cold),

@@ -21,6 +21,7 @@ pub struct PosternRun {
     pub initial_cpu_ms: u64,
     pub initial_commands: u64,
     pub no_change_commands: u64,
+    pub no_change_login_commands: u64,
     pub no_change: Vec<Duration>,
     pub no_change_login: Vec<Duration>,
 }
@@ -50,6 +51,7 @@ impl PosternRun {
             initial_cpu_ms: number("initial_cpu_ms")?,
             initial_commands: number("initial_commands")?,
             no_change_commands: number("nochange_commands")?,
+            no_change_login_commands: number("nochange_login_commands")?,
             no_change: durations("nochange_ms")?,
             no_change_login: durations("nochange_login_ms")?,
         })
@@ -145,7 +147,7 @@ impl Figures {
         );
         let status = median(&self.raw_status).as_secs_f64() * 1000.0;
         row(
-            "peer: connect+TLS+login+STATUS",
+            "peer: connect+login+ENABLE+LIST-STATUS",
             format!("{status:.1} ms"),
             "-".into(),
         );

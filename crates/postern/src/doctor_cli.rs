@@ -57,7 +57,8 @@ async fn diagnose_account(wanted: &str, config: &Config) -> anyhow::Result<Repor
         .with_context(|| {
             format!("no account with id or email {wanted:?} (see `postern account list`)")
         })?;
-    let deps = DoctorDeps::new(service.flows().context().clone());
+    let deps =
+        DoctorDeps::new(service.flows().context().clone()).with_tokens(service.tokens().clone());
     Ok(postern_doctor::diagnose_account(&account, &deps).await)
 }
 

@@ -284,7 +284,8 @@ async fn diagnose(
 ) -> Result<Json<postern_doctor::Report>, ApiError> {
     caller.require(Scope::AccountsWrite)?;
     let account = visible(&caller, &state, &id).await?;
-    let deps = postern_doctor::DoctorDeps::new(state.accounts.flows().context().clone());
+    let deps = postern_doctor::DoctorDeps::new(state.accounts.flows().context().clone())
+        .with_tokens(state.accounts.tokens().clone());
     Ok(Json(
         postern_doctor::diagnose_account(&account, &deps).await,
     ))

@@ -204,6 +204,14 @@ impl TokenManager {
         self.fresh_or_refresh(account_id, margin, None).await
     }
 
+    /// Holds the account's single-flight refresh lock until the guard is dropped. For code outside
+    /// the token manager that calls the token endpoint itself (the doctor shows the endpoint's own
+    /// answer): holding the lock keeps it from racing a background refresh, which on a provider that
+    /// rotates refresh tokens could otherwise lose one.
+    pub async fn refresh_lock(&self, account_id: &AccountId) -> tokio::sync::OwnedMutexGuard<()> {
+        self.lock_for(account_id).lock_owned().await
+    }
+
     /// Forgets the lock of a deleted account.
     pub fn forget(&self, account_id: &AccountId) {
         if let Ok(mut locks) = self.inner.locks.lock() {

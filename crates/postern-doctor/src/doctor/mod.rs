@@ -71,6 +71,9 @@ pub struct DoctorDeps {
     pub ctx: AuthContext,
     /// Bounds and names.
     pub options: DoctorOptions,
+    /// The server's token manager, when there is one: the token step holds its per-account
+    /// refresh lock, so the doctor's own refresh never races a background one.
+    pub tokens: Option<postern_auth::token_manager::TokenManager>,
 }
 
 impl DoctorDeps {
@@ -79,7 +82,14 @@ impl DoctorDeps {
         DoctorDeps {
             ctx,
             options: DoctorOptions::default(),
+            tokens: None,
         }
+    }
+
+    /// Serializes the token step with `tokens`' refreshes of the same account.
+    pub fn with_tokens(mut self, tokens: postern_auth::token_manager::TokenManager) -> Self {
+        self.tokens = Some(tokens);
+        self
     }
 }
 
@@ -240,7 +250,12 @@ pub async fn diagnose_account(account: &Account, deps: &DoctorDeps) -> Report {
         options,
     )
     .await;
+    let refresh_guard = match &deps.tokens {
+        Some(tokens) => Some(tokens.refresh_lock(&account.id).await),
+        None => None,
+    };
     let token = token::check(&mut steps, account, &deps.ctx, options).await;
+    drop(refresh_guard);
     let login = credentials::for_account(account, &deps.ctx, &token).await;
     imap::login(&mut steps, imap_reachable, &login, options).await;
     smtp::check(

@@ -163,11 +163,18 @@ impl World {
         }
     }
 
+    /// The doctor as the server runs it: with the token manager, whose refresh lock the token
+    /// step holds.
     pub fn deps(&self) -> DoctorDeps {
+        let flows =
+            postern_auth::flows::Flows::new(self.ctx.clone(), "http://127.0.0.1:9/cb".to_owned());
+        let tokens = postern_auth::token_manager::TokenManager::new(flows, Default::default());
         DoctorDeps {
             ctx: self.ctx.clone(),
             options: options(),
+            tokens: None,
         }
+        .with_tokens(tokens)
     }
 
     fn remember(&self, secret: &SecretString) {
