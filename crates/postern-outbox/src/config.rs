@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use crate::rate::RateLimit;
+use crate::sent_copy::SentCopy;
 use crate::smtp::SmtpTimeouts;
 
 /// How the outbox behaves.
@@ -41,6 +42,8 @@ pub struct OutboxConfig {
     pub pool_idle_timeout: Duration,
     /// Idle connections kept per account.
     pub pool_max_idle: usize,
+    /// Whether sent messages are also appended to the account's Sent mailbox.
+    pub sent_copy: SentCopy,
 }
 
 impl Default for OutboxConfig {
@@ -59,6 +62,7 @@ impl Default for OutboxConfig {
             ehlo_name: None,
             pool_idle_timeout: Duration::from_secs(60),
             pool_max_idle: 2,
+            sent_copy: SentCopy::Auto,
         }
     }
 }

@@ -329,3 +329,22 @@ pub enum CancelError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// Why a sent message could not be copied to the account's Sent mailbox. Never fails the send:
+/// the worker logs it and the item stays `sent`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SentCopyError {
+    /// Occurs when no IMAP session could be opened (server down, login refused, no token).
+    #[error("cannot log in to IMAP: {0}")]
+    Session(#[from] postern_sync::account::SessionError),
+    /// Occurs when the server refuses or fails `APPEND`, or `LIST` fails or times out.
+    #[error(transparent)]
+    Imap(#[from] postern_sync::ImapError),
+    /// Occurs when the store cannot say which mailbox is Sent.
+    #[error("cannot read the account's mailboxes: {0}")]
+    Store(#[from] StoreError),
+    /// Occurs when the HTTP client the IMAP credentials need could not be built at start-up.
+    #[error("IMAP credentials are unavailable: {0}")]
+    Unavailable(String),
+}

@@ -37,12 +37,14 @@
 //!   same transaction as the status.
 //! - `sender`: the login for an account (one token refresh when the server rejects the token)
 //!   and pooled connections per account.
+//! - [`sent_copy`]: after a send, the same bytes are appended (`\Seen`) to the account's Sent
+//!   mailbox over IMAP, unless the provider files a copy itself (Gmail); best effort.
 //! - [`smtp`]: the SMTP client (implicit TLS or STARTTLS over tokio-rustls, SASL through
 //!   `postern-auth`, per-recipient replies, dot-stuffing); [`classify`] (pure) says what its
 //!   replies mean.
 //!
-//! Non-goals for now: the Sent-folder copy (needs the IMAP side), provider rate presets, DSN
-//! parameters, and HTTP (the API crate maps the service's types).
+//! Non-goals for now: provider rate presets, DSN parameters, and HTTP (the API crate maps the
+//! service's types).
 //!
 //! Key decision: delivery is at least once. A message is committed to the store before the
 //! caller hears "queued", a claim is a lease that expires when a worker dies, and a retry only
@@ -60,6 +62,7 @@ pub mod error;
 pub mod rate;
 pub mod raw;
 mod sender;
+pub mod sent_copy;
 pub mod service;
 pub mod smtp;
 pub mod tls;
@@ -71,7 +74,8 @@ pub use compose::{
     compose, compose_submission,
 };
 pub use config::OutboxConfig;
-pub use error::{CancelError, SmtpError, Stage, SubmitError};
+pub use error::{CancelError, SentCopyError, SmtpError, Stage, SubmitError};
 pub use rate::RateLimit;
+pub use sent_copy::{SentCopy, provider_saves_sent};
 pub use service::{OutboxService, QueuedItem, Workers};
 pub use smtp::{SmtpEndpoint, SmtpSession, SmtpTimeouts, Transaction};

@@ -27,6 +27,7 @@ use crate::compose::{Submission, compose_submission, field};
 use crate::error::{CancelError, SubmitError};
 use crate::rate::RateLimiter;
 use crate::sender::Sender;
+use crate::sent_copy::SentCopier;
 use crate::worker::{self, WorkerContext};
 
 /// The longest idempotency key accepted.
@@ -93,12 +94,14 @@ impl OutboxService {
         tokens: TokenManager,
         config: OutboxConfig,
     ) -> Self {
-        let sender = Sender::new(store.clone(), vault, tokens, &config);
+        let sender = Sender::new(store.clone(), vault.clone(), tokens.clone(), &config);
+        let sent_copier = SentCopier::new(store.clone(), vault, tokens, config.sent_copy);
         let context = WorkerContext {
             store,
             limiter: RateLimiter::new(config.rate_limit),
             config,
             sender,
+            sent_copier,
             wake: Notify::new(),
         };
         OutboxService {

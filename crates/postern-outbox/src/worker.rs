@@ -3,7 +3,8 @@
 //! Purpose: the loop that moves an item from `queued` to `sent` or `failed`: claim under a lease,
 //! check the account's rate limit, attempt delivery to the recipients still open, classify, and
 //! end the attempt in the store (`mark_sent`, `mark_retry` with exponential back-off and jitter,
-//! `mark_failed`, or `release` when the rate limit says wait).
+//! `mark_failed`, or `release` when the rate limit says wait), then, once `sent` is recorded,
+//! the best-effort copy to the account's Sent mailbox (`sent_copy`).
 //! Non-goal: composing or validating messages (done before they are queued).
 //! Key decisions:
 //! - Nothing is kept in memory between claims: a crash loses only leases, and their items come
@@ -17,8 +18,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use postern_store::{
-    Account, ClaimedOutboxItem, OutboxItem, OutboxLease, RecipientResult, RecipientStatus,
-    SmtpEnvelope, Store, StoreError,
+    Account, ClaimedOutboxItem, OutboxItem, OutboxLease, OutboxStatus, RecipientResult,
+    RecipientStatus, SmtpEnvelope, Store, StoreError,
 };
 use tokio::sync::{Notify, watch};
 
@@ -26,12 +27,15 @@ use crate::OutboxConfig;
 use crate::classify::{Outcome, classify_transaction, is_open};
 use crate::rate::RateLimiter;
 use crate::sender::Sender;
+use crate::sent_copy::SentCopier;
 
 /// What every worker shares.
 pub(crate) struct WorkerContext {
     pub(crate) store: Store,
     pub(crate) config: OutboxConfig,
     pub(crate) sender: Sender,
+    /// Appends what was sent to the account's Sent mailbox.
+    pub(crate) sent_copier: SentCopier,
     pub(crate) limiter: RateLimiter,
     /// Signalled on every submission, so idle workers do not wait for the next poll.
     pub(crate) wake: Notify,
@@ -90,7 +94,8 @@ async fn process(context: &WorkerContext, claimed: &ClaimedOutboxItem) -> Result
     let item = &claimed.item;
     let Some(account) = context.store.accounts().get(&item.account_id).await? else {
         let error = "the account no longer exists";
-        return finish(context, claimed, Outcome::Fail(error.to_owned()), None).await;
+        finish(context, claimed, Outcome::Fail(error.to_owned()), None).await?;
+        return Ok(());
     };
     if let Err(wait) = context.limiter.try_take(&account.id) {
         tracing::debug!(item = %item.id, ?wait, "rate limit reached; back to the queue");
@@ -98,7 +103,15 @@ async fn process(context: &WorkerContext, claimed: &ClaimedOutboxItem) -> Result
         return Ok(());
     }
     let (outcome, results) = attempt(context, &account, claimed).await;
-    finish(context, claimed, outcome, Some(results)).await
+    let recorded = finish(context, claimed, outcome, Some(results)).await?;
+    if recorded.is_some_and(|item| item.status == OutboxStatus::Sent) {
+        // Only once the store says `sent`: the copy can then never cause a second send.
+        context
+            .sent_copier
+            .copy(&account, &item.id, &claimed.raw)
+            .await;
+    }
+    Ok(())
 }
 
 /// Sends to the recipients still open; the outcome and the updated per-recipient results.
@@ -169,13 +182,14 @@ fn decide(outcome: Outcome, attempts: u32, max_attempts: u32, delivered: bool) -
     }
 }
 
-/// Ends the attempt in the store as the outcome says.
+/// Ends the attempt in the store as the outcome says; the item as recorded, `None` when the
+/// lease was lost.
 async fn finish(
     context: &WorkerContext,
     claimed: &ClaimedOutboxItem,
     outcome: Outcome,
     results: Option<Vec<RecipientResult>>,
-) -> Result<(), StoreError> {
+) -> Result<Option<OutboxItem>, StoreError> {
     let outbox = context.store.outbox();
     let (lease, item) = (&claimed.lease, &claimed.item);
     let results = results.unwrap_or_else(|| current_results(item));
@@ -199,13 +213,13 @@ async fn finish(
             outbox.mark_failed(lease, &reason, results).await?
         }
     };
-    match recorded {
-        Some(item) => log_recorded(&item),
+    match &recorded {
+        Some(item) => log_recorded(item),
         None => {
             tracing::warn!(item = %claimed.item.id, "lease lost before the outcome was recorded")
         }
     }
-    Ok(())
+    Ok(recorded)
 }
 
 fn log_recorded(item: &OutboxItem) {

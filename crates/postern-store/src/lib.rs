@@ -48,6 +48,7 @@ mod messages;
 mod oauth_apps;
 mod outbox;
 mod schema;
+mod search;
 mod secrets;
 mod sqlite;
 mod store;
@@ -82,6 +83,7 @@ pub use outbox::{
     NewOutboxItem, Outbox, OutboxCancel, OutboxId, OutboxItem, OutboxLease, OutboxQuery,
     OutboxStatus, RecipientResult, RecipientStatus, SmtpEnvelope,
 };
+pub use search::{EmptySearch, MAX_SEARCH_RESULTS, Search, SearchHit, SearchQuery, SearchText};
 pub use secrets::{SecretRef, Secrets};
 pub use store::Store;
 pub use vault_keys::{Reseal, RotationReport, StoredKey, VaultKeys};

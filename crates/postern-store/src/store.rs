@@ -38,6 +38,7 @@ pub(crate) trait Backend: Send + Sync {
     fn webhooks(&self) -> &dyn Webhooks;
     fn mailboxes(&self) -> &dyn Mailboxes;
     fn messages(&self) -> &dyn Messages;
+    fn search(&self) -> &dyn crate::Search;
     /// Waits for in-flight work, then closes every connection.
     async fn close(&self);
 }
@@ -143,6 +144,11 @@ impl Store {
     /// The message repository.
     pub fn messages(&self) -> &dyn Messages {
         self.backend.messages()
+    }
+
+    /// Local full-text search over stored messages.
+    pub fn search(&self) -> &dyn crate::Search {
+        self.backend.search()
     }
 
     /// Closes every connection (for every clone of this handle) after in-flight work finishes.

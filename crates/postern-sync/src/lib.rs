@@ -55,6 +55,7 @@
 #![warn(missing_docs)]
 
 pub mod account;
+pub mod append;
 pub mod capabilities;
 pub mod conn;
 pub mod engine;

@@ -8,6 +8,7 @@ mod callback;
 mod health;
 mod messages;
 mod oauth_apps;
+mod search;
 mod send;
 mod tokens;
 mod webhooks;
@@ -33,6 +34,7 @@ pub(crate) fn protected() -> Router<AppState> {
         .merge(accounts::router())
         .merge(messages::router())
         .merge(send::router())
+        .merge(search::router())
         .merge(webhooks::router())
         .fallback(not_found)
 }

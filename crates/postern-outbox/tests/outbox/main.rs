@@ -8,6 +8,7 @@
 mod faults;
 mod scripted;
 mod send;
+mod sent_copy;
 mod store;
 mod submit;
 mod support;

@@ -1,7 +1,8 @@
 //! SQLite implementation of [`Messages`]: the sync engine's batch writes and the readers' pages.
 //!
 //! Purpose: the SQL for the `messages` and `message_bodies` tables and the message events.
-//! Non-goal: full-text search (an FTS5 table over bodies comes with the search API).
+//! Non-goal: full-text search itself (see `search.rs`); this module only keeps its index in step
+//! when it inserts a message or stores a body.
 //! Key decision: a batch is applied row by row inside one `BEGIN IMMEDIATE` transaction with
 //! statements sqlx prepares once per connection; a batch of a few hundred messages commits in
 //! milliseconds, and the per-row statements let each insert and update say whether it changed
@@ -15,6 +16,7 @@ use sqlx::{SqliteConnection, SqlitePool};
 
 use super::events::insert_event;
 use super::mailboxes::{fetch_current_mailbox, write_sync_state};
+use super::search::index_message;
 use super::{begin_write, decode_json, from_millis, from_optional_millis, to_count, to_millis};
 use crate::{
     BatchOutcome, EmailAddress, Envelope, FlagUpdate, ListCursor, Mailbox, MailboxId, Message,
@@ -233,6 +235,9 @@ async fn insert_message(
             .execute(&mut *conn)
             .await?;
     }
+    if let Some(id) = id {
+        index_message(conn, id, message.body.as_deref()).await?;
+    }
     Ok(id)
 }
 
@@ -402,7 +407,7 @@ impl Messages for SqliteMessages {
         if exists.is_none() {
             return Ok(false);
         }
-        sqlx::query(
+        let stored = sqlx::query(
             "INSERT INTO message_bodies (message_id, raw) VALUES (?, ?) \
              ON CONFLICT (message_id) DO NOTHING",
         )
@@ -410,6 +415,9 @@ impl Messages for SqliteMessages {
         .bind(raw)
         .execute(&mut *tx)
         .await?;
+        if stored.rows_affected() == 1 {
+            index_message(&mut tx, id.0, Some(raw)).await?;
+        }
         tx.commit().await?;
         Ok(true)
     }

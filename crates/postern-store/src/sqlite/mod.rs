@@ -20,6 +20,7 @@ mod messages;
 mod migrate;
 mod oauth_apps;
 mod outbox;
+mod search;
 mod secrets;
 mod vault_keys;
 mod webhooks;
@@ -66,6 +67,7 @@ pub(crate) struct SqliteBackend {
     outbox: outbox::SqliteOutbox,
     mailboxes: mailboxes::SqliteMailboxes,
     messages: messages::SqliteMessages,
+    search: search::SqliteSearch,
     webhooks: webhooks::SqliteWebhooks,
     appended: events::EventSignal,
 }
@@ -99,6 +101,7 @@ impl SqliteBackend {
             outbox: outbox::SqliteOutbox::new(pool.clone(), appended.clone()),
             mailboxes: mailboxes::SqliteMailboxes::new(pool.clone(), appended.clone()),
             messages: messages::SqliteMessages::new(pool.clone(), appended.clone()),
+            search: search::SqliteSearch::new(pool.clone()),
             webhooks: webhooks::SqliteWebhooks::new(pool.clone()),
             appended,
             pool,
@@ -170,6 +173,10 @@ impl Backend for SqliteBackend {
 
     fn messages(&self) -> &dyn crate::Messages {
         &self.messages
+    }
+
+    fn search(&self) -> &dyn crate::Search {
+        &self.search
     }
 
     async fn close(&self) {

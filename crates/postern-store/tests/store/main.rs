@@ -13,6 +13,7 @@ mod grants;
 mod migrations;
 mod oauth_apps;
 mod rotation;
+mod search;
 mod wake;
 
 use std::collections::HashSet;

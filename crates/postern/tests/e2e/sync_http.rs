@@ -137,6 +137,30 @@ async fn delivered_mail_appears_in_the_api_with_its_event_and_attachment() {
         .await;
     assert_eq!(raw.headers()["content-type"], "message/rfc822");
 
+    // Local full-text search finds it by a word of its body (indexed because bodies are stored).
+    let found: Value = server
+        .get(&format!("/v1/search?q=attached&account={id}"), Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        found["messages"].as_array().map(Vec::len),
+        Some(2),
+        "{found}"
+    );
+    let nothing: Value = server
+        .get(&format!("/v1/search?q=zebra&account={id}"), Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        nothing["messages"].as_array().map(Vec::len),
+        Some(0),
+        "{nothing}"
+    );
+
     let shown: Value = server
         .get(&format!("/v1/accounts/{id}"), Some(&admin))
         .await

@@ -1,0 +1,79 @@
+//! Local full-text search over stored messages: subject, From/To, snippet and, when the raw
+//! message is stored, its text.
+//!
+//! Purpose: turn what a user typed into a safe FTS query and find the best-matching messages of
+//! the accounts a caller may see.
+//! Non-goal: a query language. No operators, prefixes, columns or phrases are offered: every
+//! word the user typed is matched as plain text, all of them required (AND).
+//! Key decision: [`SearchText::parse`] quotes every term as an FTS5 string (a `"` doubled), so
+//! `"`, `*`, `-`, `:`, `(`, `NEAR`, `OR`, `NOT` in user input are text and can never change the
+//! query's meaning or make it fail to parse; a query with no word at all is refused here, before
+//! it reaches the database. The index is kept in the transaction that changes `messages`.
+
+use async_trait::async_trait;
+
+use crate::{AccountId, MessageId, StoreError};
+
+/// The largest result list [`Search::search`] returns.
+pub const MAX_SEARCH_RESULTS: u32 = 500;
+
+/// The user's search text, made safe for FTS5: each whitespace-separated term quoted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchText {
+    fts: String,
+}
+
+/// The error of parsing a [`SearchText`] with no letter or digit in it (nothing to look for).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the search text has no word to look for")]
+pub struct EmptySearch;
+
+impl SearchText {
+    /// Quotes every term of `text`; refuses a text without any letter or digit (empty, blanks,
+    /// or punctuation only), which the index could never match.
+    pub fn parse(text: &str) -> Result<SearchText, EmptySearch> {
+        let terms: Vec<String> = text
+            .split_whitespace()
+            .filter(|term| term.chars().any(char::is_alphanumeric))
+            .map(|term| format!("\"{}\"", term.replace('"', "\"\"")))
+            .collect();
+        if terms.is_empty() {
+            return Err(EmptySearch);
+        }
+        Ok(SearchText {
+            fts: terms.join(" "),
+        })
+    }
+
+    /// The FTS5 query string: quoted terms separated by spaces (FTS5's implicit AND).
+    pub fn as_fts(&self) -> &str {
+        &self.fts
+    }
+}
+
+/// What to search for, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery {
+    /// The text.
+    pub text: SearchText,
+    /// Only messages of these accounts; `None` searches every account.
+    pub account_ids: Option<Vec<AccountId>>,
+    /// At most this many (clamped to `1..=MAX_SEARCH_RESULTS`).
+    pub limit: u32,
+}
+
+/// One message found.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SearchHit {
+    /// The message.
+    pub id: MessageId,
+    /// FTS5's bm25 rank: lower is a better match. Comparable only within one result list.
+    pub rank: f64,
+}
+
+/// The full-text search repository.
+#[async_trait]
+pub trait Search: Send + Sync {
+    /// The messages matching every term, best match first (then newest first).
+    async fn search(&self, query: SearchQuery) -> Result<Vec<SearchHit>, StoreError>;
+}
