@@ -30,6 +30,8 @@ pub mod flows;
 pub mod oauth;
 pub mod presets;
 pub mod sasl;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod token_manager;
 
 pub use error::{FieldError, OAuthError, Rejection, SaslError};

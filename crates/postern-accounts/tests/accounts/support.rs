@@ -4,14 +4,13 @@
 use postern_accounts::{
     AccountService, AuthInput, CreatedAccount, EndpointInput, NewAccountInput, NewAppInput,
 };
-use postern_auth::context::AuthContext;
 use postern_auth::flows::Callback;
 use postern_auth::token_manager::RefreshPolicy;
 use postern_store::{Account, AccountId, Event, SaslMechanism, Security, Store, TokenSet};
 use postern_testkit::dovecot::{Dovecot, DovecotConfig};
 use postern_testkit::oauth_provider::{ClientConfig, TestOAuthProvider};
 use postern_testkit::smtp_sink::SmtpSink;
-use postern_vault::{KeyId, MasterKey, Vault};
+use postern_vault::Vault;
 use secrecy::SecretString;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -122,23 +121,9 @@ impl World {
             .unwrap_or_default();
         let client_id = options.client.client_id.clone();
         provider().register_client(options.client);
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("postern.db"))
-            .await
-            .unwrap();
-        let master = MasterKey::generate();
-        let (wrapped, _) = Vault::new_data_key(&master, KeyId(1));
-        store
-            .vault_keys()
-            .insert_active(wrapped.clone())
-            .await
-            .unwrap();
-        let vault = Arc::new(Vault::unlock(&master, &[wrapped], KeyId(1)).unwrap());
-        let ctx = AuthContext {
-            store: store.clone(),
-            vault: vault.clone(),
-            http: postern_auth::oauth::http_client().unwrap(),
-        };
+        let postern_auth::testing::TempContext { dir, ctx } =
+            postern_auth::testing::TempContext::new().await;
+        let (store, vault) = (ctx.store.clone(), ctx.vault.clone());
         let service = AccountService::new(ctx, REDIRECT.to_owned(), options.policy);
         let app = service
             .register_app(NewAppInput {

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use postern_auth::context::AuthContext;
 use postern_auth::flows::Flows;
 use postern_auth::oauth::TokenGrant;
 use postern_auth::token_manager::{RefreshPolicy, TokenManager};
@@ -26,7 +25,7 @@ use postern_store::{
     NewAccount, NewOAuthApp, OAuthApp, SaslMechanism, Security, Store,
 };
 use postern_testkit::oauth_provider::{ClientConfig, TestOAuthProvider};
-use postern_vault::{KeyId, MasterKey, Vault};
+use postern_vault::Vault;
 use secrecy::SecretString;
 use tempfile::TempDir;
 
@@ -58,23 +57,9 @@ struct World {
 
 impl World {
     async fn new() -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("postern.db"))
-            .await
-            .unwrap();
-        let master = MasterKey::generate();
-        let (wrapped, _) = Vault::new_data_key(&master, KeyId(1));
-        store
-            .vault_keys()
-            .insert_active(wrapped.clone())
-            .await
-            .unwrap();
-        let vault = Arc::new(Vault::unlock(&master, &[wrapped], KeyId(1)).unwrap());
-        let ctx = AuthContext {
-            store: store.clone(),
-            vault: vault.clone(),
-            http: postern_auth::oauth::http_client().unwrap(),
-        };
+        let postern_auth::testing::TempContext { dir, ctx } =
+            postern_auth::testing::TempContext::new().await;
+        let (store, vault) = (ctx.store.clone(), ctx.vault.clone());
         let flows = Flows::new(ctx, REDIRECT.to_owned());
         let tokens = TokenManager::new(flows.clone(), RefreshPolicy::default());
         World {

@@ -10,12 +10,11 @@ use postern_auth::oauth::TokenGrant;
 use postern_doctor::{DoctorDeps, DoctorOptions, Report, Status, StepName};
 use postern_store::{
     Account, AccountAuth, AccountId, AccountState, AppId, Endpoint, NewAccount, NewOAuthApp,
-    SaslMechanism, Security, Store,
+    SaslMechanism, Security,
 };
 use postern_testkit::dovecot::{Dovecot, DovecotConfig};
 use postern_testkit::oauth_provider::{ClientConfig, TestOAuthProvider};
 use postern_testkit::smtp_sink::SmtpSink;
-use postern_vault::{KeyId, MasterKey, Vault};
 use secrecy::{ExposeSecret as _, SecretString};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpListener;
@@ -108,23 +107,9 @@ impl World {
             &client_secret,
             REDIRECT,
         ));
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("postern.db"))
-            .await
-            .unwrap();
-        let master = MasterKey::generate();
-        let (wrapped, _) = Vault::new_data_key(&master, KeyId(1));
-        store
-            .vault_keys()
-            .insert_active(wrapped.clone())
-            .await
-            .unwrap();
-        let vault = Arc::new(Vault::unlock(&master, &[wrapped], KeyId(1)).unwrap());
-        let ctx = AuthContext {
-            store,
-            vault,
-            http: postern_auth::oauth::http_client().unwrap(),
-        };
+        let postern_auth::testing::TempContext { dir, ctx } =
+            postern_auth::testing::TempContext::new().await;
+        let (_store, _vault) = (ctx.store.clone(), ctx.vault.clone());
         let app_id = AppId::generate();
         let sealed = ctx.vault.seal_str(
             &app_id.client_secret_ref().context(),

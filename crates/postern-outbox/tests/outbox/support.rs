@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use postern_auth::context::AuthContext;
 use postern_auth::flows::Flows;
 use postern_auth::token_manager::{RefreshPolicy, TokenManager};
 use postern_outbox::{OutboxConfig, OutboxService, Workers};
@@ -20,7 +19,7 @@ use postern_store::{
 use postern_testkit::dovecot::{Dovecot, DovecotConfig};
 use postern_testkit::oauth_provider::{ClientConfig, TestOAuthProvider};
 use postern_testkit::smtp_sink::{ReceivedMessage, SmtpSink};
-use postern_vault::{KeyId, MasterKey, Vault};
+use postern_vault::Vault;
 use tokio::sync::watch;
 
 pub const REDIRECT: &str = "http://127.0.0.1:9/oauth/callback";
@@ -87,23 +86,9 @@ pub struct World {
 
 impl World {
     pub async fn new(config: OutboxConfig) -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("postern.db"))
-            .await
-            .unwrap();
-        let master = MasterKey::generate();
-        let (wrapped, _) = Vault::new_data_key(&master, KeyId(1));
-        store
-            .vault_keys()
-            .insert_active(wrapped.clone())
-            .await
-            .unwrap();
-        let vault = Arc::new(Vault::unlock(&master, &[wrapped], KeyId(1)).unwrap());
-        let ctx = AuthContext {
-            store: store.clone(),
-            vault: vault.clone(),
-            http: postern_auth::oauth::http_client().unwrap(),
-        };
+        let postern_auth::testing::TempContext { dir, ctx } =
+            postern_auth::testing::TempContext::new().await;
+        let (store, vault) = (ctx.store.clone(), ctx.vault.clone());
         let tokens = TokenManager::new(Flows::new(ctx, REDIRECT.into()), RefreshPolicy::default());
         let outbox = OutboxService::new(store.clone(), vault.clone(), tokens, config);
         let (stop, _) = watch::channel(false);

@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use sqlx::types::Json;
-use sqlx::{SqliteExecutor, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor, SqlitePool};
 
 use super::{from_millis, to_millis};
 use crate::{Event, EventId, Events, NewEvent, StoreError};
@@ -74,6 +74,28 @@ pub(super) async fn insert_event<'e>(
     .fetch_one(executor)
     .await?;
     row.into_event()
+}
+
+/// Appends several events in order with one statement, inside the caller's transaction. Unlike
+/// [`insert_event`] it reads nothing back: a batch's writer only needs them stored.
+pub(super) async fn insert_events(
+    conn: &mut SqliteConnection,
+    events: &[NewEvent],
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let created_at = to_millis(Utc::now());
+    let mut insert =
+        QueryBuilder::<Sqlite>::new("INSERT INTO events (account_id, kind, payload, created_at) ");
+    insert.push_values(events, |mut row, event| {
+        row.push_bind(event.account_id.as_deref())
+            .push_bind(event.kind.as_str())
+            .push_bind(Json(&event.payload))
+            .push_bind(created_at);
+    });
+    insert.build().execute(conn).await?;
+    Ok(())
 }
 
 #[async_trait]

@@ -3,20 +3,23 @@
 //! Purpose: the SQL for the `messages` and `message_bodies` tables and the message events.
 //! Non-goal: full-text search itself (see `search.rs`); this module only keeps its index in step
 //! when it inserts a message or stores a body.
-//! Key decision: a batch is applied row by row inside one `BEGIN IMMEDIATE` transaction with
-//! statements sqlx prepares once per connection; a batch of a few hundred messages commits in
-//! milliseconds, and the per-row statements let each insert and update say whether it changed
-//! anything, which decides its event.
+//! Key decision: a batch is applied inside one `BEGIN IMMEDIATE` transaction. New messages go in
+//! with multi-row statements (messages, bodies, search rows, events: a few statements per hundred
+//! messages, since each statement is a round trip to sqlx's SQLite worker thread); `RETURNING`
+//! says which UIDs were really inserted, which decides their events. Flag updates and deletes
+//! stay row by row: each must say whether it changed anything, and they are few.
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::Utc;
 use serde_json::json;
 use sqlx::types::Json;
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
-use super::events::insert_event;
+use super::events::{insert_event, insert_events};
 use super::mailboxes::{fetch_current_mailbox, write_sync_state};
-use super::search::index_message;
+use super::search::{index_message, index_new_messages};
 use super::{begin_write, decode_json, from_millis, from_optional_millis, to_count, to_millis};
 use crate::{
     BatchOutcome, EmailAddress, Envelope, FlagUpdate, ListCursor, Mailbox, MailboxId, Message,
@@ -191,54 +194,84 @@ fn message_event(
     }
 }
 
-/// Inserts one message unless its UID is stored already; its id when it was inserted.
-async fn insert_message(
+/// Rows per multi-row statement: 20 parameters a message stays far below SQLite's 32,766 limit,
+/// and a few statements a batch instead of several a message spares the worker-thread round trips.
+const ROWS_PER_STATEMENT: usize = 100;
+
+/// Inserts the messages whose UIDs are not stored yet, in one statement; for each message of
+/// `messages`, its new id when it was inserted (the first of two equal UIDs wins, as row by row).
+async fn insert_messages(
     conn: &mut SqliteConnection,
     mailbox: &Mailbox,
     uidvalidity: u32,
-    message: &NewMessage,
-) -> Result<Option<i64>, StoreError> {
-    let envelope = &message.envelope;
-    let id: Option<i64> = sqlx::query_scalar(
+    messages: &[NewMessage],
+) -> Result<Vec<Option<i64>>, StoreError> {
+    let created_at = to_millis(Utc::now());
+    let mut insert = QueryBuilder::<Sqlite>::new(
         "INSERT INTO messages (account_id, mailbox_id, uidvalidity, uid, modseq, message_id, \
          in_reply_to, refs, from_addrs, to_addrs, cc_addrs, subject, sent_at, internaldate, size, \
-         flags, snippet, mime, parse_problems, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-         ON CONFLICT (mailbox_id, uidvalidity, uid) DO NOTHING RETURNING id",
-    )
-    .bind(mailbox.account_id.as_str().to_owned())
-    .bind(mailbox.id.0)
-    .bind(i64::from(uidvalidity))
-    .bind(i64::from(message.uid))
-    .bind(modseq_column(message.modseq))
-    .bind(envelope.message_id.clone())
-    .bind(envelope.in_reply_to.clone())
-    .bind(Json(&envelope.references))
-    .bind(Json(&envelope.from))
-    .bind(Json(&envelope.to))
-    .bind(Json(&envelope.cc))
-    .bind(envelope.subject.clone())
-    .bind(envelope.date.map(to_millis))
-    .bind(to_millis(message.internaldate))
-    .bind(i64::from(message.size))
-    .bind(Json(normalized_flags(&message.flags)))
-    .bind(message.snippet.clone())
-    .bind(Json(&message.mime))
-    .bind(message.parse_problems.clone())
-    .bind(to_millis(Utc::now()))
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let (Some(id), Some(body)) = (id, &message.body) {
-        sqlx::query("INSERT INTO message_bodies (message_id, raw) VALUES (?, ?)")
-            .bind(id)
-            .bind(body.as_slice())
-            .execute(&mut *conn)
-            .await?;
+         flags, snippet, mime, parse_problems, created_at) ",
+    );
+    insert.push_values(messages, |mut row, message| {
+        let envelope = &message.envelope;
+        row.push_bind(mailbox.account_id.as_str())
+            .push_bind(mailbox.id.0)
+            .push_bind(i64::from(uidvalidity))
+            .push_bind(i64::from(message.uid))
+            .push_bind(modseq_column(message.modseq))
+            .push_bind(envelope.message_id.as_deref())
+            .push_bind(envelope.in_reply_to.as_deref())
+            .push_bind(Json(&envelope.references))
+            .push_bind(Json(&envelope.from))
+            .push_bind(Json(&envelope.to))
+            .push_bind(Json(&envelope.cc))
+            .push_bind(envelope.subject.as_deref())
+            .push_bind(envelope.date.map(to_millis))
+            .push_bind(to_millis(message.internaldate))
+            .push_bind(i64::from(message.size))
+            .push_bind(Json(normalized_flags(&message.flags)))
+            .push_bind(message.snippet.as_deref())
+            .push_bind(Json(&message.mime))
+            .push_bind(message.parse_problems.as_deref())
+            .push_bind(created_at);
+    });
+    insert.push(" ON CONFLICT (mailbox_id, uidvalidity, uid) DO NOTHING RETURNING uid, id");
+    let inserted: Vec<(i64, i64)> = insert.build_query_as().fetch_all(&mut *conn).await?;
+    let mut ids: HashMap<i64, i64> = inserted.into_iter().collect();
+    let ids: Vec<Option<i64>> = messages
+        .iter()
+        .map(|message| ids.remove(&i64::from(message.uid)))
+        .collect();
+    insert_bodies(conn, messages, &ids).await?;
+    let indexed: Vec<(i64, Option<&[u8]>)> = messages
+        .iter()
+        .zip(&ids)
+        .filter_map(|(message, id)| id.map(|id| (id, message.body.as_deref())))
+        .collect();
+    index_new_messages(conn, &indexed).await?;
+    Ok(ids)
+}
+
+/// Stores the bodies of the messages just inserted (`ids` runs alongside `messages`).
+async fn insert_bodies(
+    conn: &mut SqliteConnection,
+    messages: &[NewMessage],
+    ids: &[Option<i64>],
+) -> Result<(), StoreError> {
+    let bodies: Vec<(i64, &[u8])> = messages
+        .iter()
+        .zip(ids)
+        .filter_map(|(message, id)| Some((id.as_ref().copied()?, message.body.as_deref()?)))
+        .collect();
+    if bodies.is_empty() {
+        return Ok(());
     }
-    if let Some(id) = id {
-        index_message(conn, id, message.body.as_deref()).await?;
-    }
-    Ok(id)
+    let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO message_bodies (message_id, raw) ");
+    insert.push_values(bodies, |mut row, (id, raw)| {
+        row.push_bind(id).push_bind(raw);
+    });
+    insert.build().execute(&mut *conn).await?;
+    Ok(())
 }
 
 /// Applies new flags to one stored message; its id when the flags really changed.
@@ -295,20 +328,28 @@ async fn apply_new(
 ) -> Result<u32, StoreError> {
     let uidvalidity = batch.state.uidvalidity;
     let mut inserted = 0;
-    for message in &batch.new_messages {
-        let Some(id) = insert_message(conn, mailbox, uidvalidity, message).await? else {
-            continue;
-        };
-        inserted += 1;
-        let from = message.envelope.from.first();
-        let extra = json!({
-            "subject": message.envelope.subject,
-            "from": from.and_then(|from| from.address.clone()),
-            "internaldate": message.internaldate.to_rfc3339(),
-            "initial_sync": batch.initial,
-        });
-        let event = message_event("message.new", mailbox, id, message.uid, extra);
-        insert_event(&mut *conn, event).await?;
+    for messages in batch.new_messages.chunks(ROWS_PER_STATEMENT) {
+        let ids = insert_messages(conn, mailbox, uidvalidity, messages).await?;
+        let mut events = Vec::new();
+        for (message, id) in messages.iter().zip(ids) {
+            let Some(id) = id else { continue };
+            inserted += 1;
+            let from = message.envelope.from.first();
+            let extra = json!({
+                "subject": message.envelope.subject,
+                "from": from.and_then(|from| from.address.clone()),
+                "internaldate": message.internaldate.to_rfc3339(),
+                "initial_sync": batch.initial,
+            });
+            events.push(message_event(
+                "message.new",
+                mailbox,
+                id,
+                message.uid,
+                extra,
+            ));
+        }
+        insert_events(&mut *conn, &events).await?;
     }
     Ok(inserted)
 }

@@ -12,7 +12,7 @@
 use async_trait::async_trait;
 use mail_parser::MessageParser;
 use sqlx::types::Json;
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
 use crate::{MAX_SEARCH_RESULTS, MessageId, Search, SearchHit, SearchQuery, StoreError};
 
@@ -58,6 +58,36 @@ pub(super) async fn index_message(
     .bind(id)
     .execute(&mut *conn)
     .await?;
+    Ok(())
+}
+
+/// Indexes messages inserted in the current transaction, with one statement: `(id, raw body)`
+/// pairs. A new id was never indexed (ids are never reused), so unlike [`index_message`] nothing
+/// is deleted first. The header fields come from `messages` with the same SQL.
+pub(super) async fn index_new_messages(
+    conn: &mut SqliteConnection,
+    messages: &[(i64, Option<&[u8]>)],
+) -> Result<(), StoreError> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let mut insert = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO message_search (rowid, subject, people, snippet, body) \
+         SELECT id, coalesce(subject, ''), \
+                (SELECT coalesce(group_concat( \
+                     coalesce(json_extract(value, '$.name'), '') || ' ' || \
+                     coalesce(json_extract(value, '$.address'), ''), ' '), '') \
+                   FROM (SELECT value FROM json_each(messages.from_addrs) \
+                         UNION ALL SELECT value FROM json_each(messages.to_addrs))), \
+                coalesce(snippet, ''), new.column2 \
+           FROM (",
+    );
+    insert.push_values(messages, |mut row, (id, raw)| {
+        row.push_bind(*id)
+            .push_bind(raw.map(body_text).unwrap_or_default());
+    });
+    insert.push(") AS new JOIN messages ON messages.id = new.column1");
+    insert.build().execute(&mut *conn).await?;
     Ok(())
 }
 

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::TryStreamExt as _;
-use postern_auth::context::AuthContext;
 use postern_auth::flows::Flows;
 use postern_auth::token_manager::{RefreshPolicy, TokenManager};
 use postern_store::{
@@ -17,7 +16,7 @@ use postern_sync::account::AccountCredentials;
 use postern_sync::supervisor::{Activity, Backoff, SyncConfig, SyncService};
 use postern_sync::{AccountProgress, ImapSession, authenticate, connect};
 use postern_testkit::mailgen::{ImapAppender, MailGen, lmtp_deliver};
-use postern_vault::{KeyId, MasterKey, Vault};
+use postern_vault::Vault;
 
 use crate::support::{dovecot, endpoint, password, timeouts};
 
@@ -39,23 +38,9 @@ pub struct TestAccount {
 
 impl Fleet {
     pub async fn new() -> Fleet {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("postern.db"))
-            .await
-            .unwrap();
-        let master = MasterKey::generate();
-        let (wrapped, _) = Vault::new_data_key(&master, KeyId(1));
-        store
-            .vault_keys()
-            .insert_active(wrapped.clone())
-            .await
-            .unwrap();
-        let vault = Arc::new(Vault::unlock(&master, &[wrapped], KeyId(1)).unwrap());
-        let ctx = AuthContext {
-            store: store.clone(),
-            vault: vault.clone(),
-            http: postern_auth::oauth::http_client().unwrap(),
-        };
+        let postern_auth::testing::TempContext { dir, ctx } =
+            postern_auth::testing::TempContext::new().await;
+        let (store, vault) = (ctx.store.clone(), ctx.vault.clone());
         let flows = Flows::new(ctx.clone(), "http://127.0.0.1:9/callback".into());
         let tokens = TokenManager::new(flows, RefreshPolicy::default());
         Fleet {
