@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/oauth-apps", get(list).post(register))
-        .route("/oauth-apps/{id}", get(show).delete(remove))
+        .route("/oauth-apps/{id}", get(show).patch(update).delete(remove))
 }
 
 /// An app as the API shows it: everything but the client secret, of which only its presence shows.
@@ -45,6 +45,9 @@ struct AppView {
     smtp_port: Option<u16>,
     secret_expires_at: Option<DateTime<Utc>>,
     status: String,
+    /// Google's consent-screen status: `testing` apps get refresh tokens that die 7 days after
+    /// consent, which Postern forecasts (`account.expiring`).
+    publishing_status: &'static str,
     last_error: Option<String>,
     created_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -58,6 +61,11 @@ async fn view(state: &AppState, app: OAuthApp, warnings: Vec<String>) -> Result<
         .get(&app.id.client_secret_ref())
         .await?
         .is_some();
+    let publishing_status = state
+        .accounts
+        .publishing_status(app.id.as_str())
+        .await?
+        .as_str();
     Ok(AppView {
         id: app.id.to_string(),
         name: app.name,
@@ -78,6 +86,7 @@ async fn view(state: &AppState, app: OAuthApp, warnings: Vec<String>) -> Result<
         smtp_port: app.smtp_port,
         secret_expires_at: app.secret_expires_at,
         status: app.status.as_str().to_owned(),
+        publishing_status,
         last_error: app.last_error,
         created_at: app.created_at,
         warnings,
@@ -135,4 +144,26 @@ async fn remove(
         .remove_app(&id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PATCH /v1/oauth-apps/{id}`: what can change on a registered app.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AppUpdate {
+    /// `testing` or `production` (Google's OAuth consent screen).
+    publishing_status: Option<postern_store::PublishingStatus>,
+}
+
+async fn update(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(update): ApiJson<AppUpdate>,
+) -> Result<Json<AppView>, ApiError> {
+    caller.require(Scope::AccountsWrite)?;
+    if let Some(status) = update.publishing_status {
+        state.accounts.set_publishing_status(&id, status).await?;
+    }
+    let app = state.accounts.app(&id).await?;
+    Ok(Json(view(&state, app, Vec::new()).await?))
 }

@@ -323,3 +323,45 @@ async fn bad_requests_get_json_errors_that_name_the_problem() {
     assert_eq!(wrong_provider.status(), 400);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_google_app_can_be_marked_as_testing_for_the_seven_day_forecast() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Postern::start(dir.path(), &[]).await;
+    let token = server.admin_token.clone().unwrap();
+    let created: Value = server
+        .send_json(
+            Method::POST,
+            "/v1/oauth-apps",
+            &token,
+            &json!({"name": "gmail", "provider": "google", "client_id": "c.apps.googleusercontent.com", "client_secret": "s"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["publishing_status"], "production", "{created}");
+    let id = created["id"].as_str().unwrap();
+    let path = format!("/v1/oauth-apps/{id}");
+    let updated = server
+        .send_json(
+            Method::PATCH,
+            &path,
+            &token,
+            &json!({"publishing_status": "testing"}),
+        )
+        .await;
+    assert_eq!(updated.status(), 200);
+    let shown: Value = server.get(&path, Some(&token)).await.json().await.unwrap();
+    assert_eq!(shown["publishing_status"], "testing");
+    let bad = server
+        .send_json(
+            Method::PATCH,
+            &path,
+            &token,
+            &json!({"publishing_status": "beta"}),
+        )
+        .await;
+    assert_eq!(bad.status(), 400);
+    server.stop().await;
+}
