@@ -16,6 +16,7 @@ pub mod api_token;
 pub mod auth;
 pub mod error;
 mod extract;
+pub mod metrics;
 pub mod rate_limit;
 mod routes;
 mod state;
@@ -32,18 +33,26 @@ use tower_http::trace::TraceLayer;
 /// The header that carries each request's id, set when the client did not send one.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// Builds the whole HTTP application: public routes, authenticated `/v1` routes, request ids and tracing.
+/// Builds the whole HTTP application: public routes, authenticated `/v1` routes and `/metrics`,
+/// request metrics, request ids and tracing.
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let protected = routes::protected().layer(axum::middleware::from_fn_with_state(
         state.clone(),
         auth::require_token,
     ));
+    let scrape = routes::metrics().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_token,
+    ));
     Router::new()
         .merge(routes::public())
+        .merge(scrape)
         .nest("/v1", protected)
         .fallback(routes::not_found)
+        .route_layer(axum::middleware::from_fn(metrics::tag_route))
         .with_state(state)
+        .layer(axum::middleware::from_fn(metrics::record_request))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))

@@ -3,6 +3,7 @@
 //! Non-goal: holding configuration the handlers do not read; the binary resolves configuration and
 //! hands down only what the API needs. Cloning is cheap (everything inside is reference-counted).
 
+use crate::metrics::Metrics;
 use crate::rate_limit::{RateLimit, TokenLimiter};
 use postern_accounts::AccountService;
 use postern_events::WebhookService;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub callback_redirect: Option<Url>,
     /// Per-token request limits.
     pub limiter: TokenLimiter,
+    /// The Prometheus recorder behind `/metrics`.
+    pub metrics: Metrics,
 }
 
 impl AppState {
@@ -47,6 +50,7 @@ impl AppState {
             sync,
             callback_redirect: None,
             limiter: TokenLimiter::new(RateLimit::default()),
+            metrics: Metrics::install(),
         }
     }
 

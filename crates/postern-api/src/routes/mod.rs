@@ -7,6 +7,7 @@ mod audit;
 mod callback;
 mod health;
 mod messages;
+mod metrics;
 mod oauth_apps;
 mod search;
 mod send;
@@ -22,6 +23,11 @@ pub(crate) fn public() -> Router<AppState> {
     Router::new()
         .merge(health::router())
         .merge(callback::router())
+}
+
+/// `/metrics`: at the root, but needing a token; [`crate::router`] puts the token middleware on it.
+pub(crate) fn metrics() -> Router<AppState> {
+    metrics::router()
 }
 
 /// Routes mounted under `/v1` behind the token middleware. The explicit fallback makes unknown

@@ -6,6 +6,7 @@ mod account_cli;
 mod cli;
 mod doctor;
 mod message_ops;
+mod metrics_http;
 mod oauth_http;
 mod send_http;
 mod server;

@@ -1,0 +1,190 @@
+//! `/metrics` over HTTP: guarded by the `metrics` scope, valid Prometheus text, and counting requests.
+
+use crate::support::{Postern, dovecot};
+use reqwest::Method;
+use serde_json::json;
+
+async fn create_token(server: &Postern, admin: &str, scopes: &[&str]) -> String {
+    let response = server
+        .send_json(
+            Method::POST,
+            "/v1/tokens",
+            admin,
+            &json!({"name": "scraper", "scopes": scopes}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let body: serde_json::Value = response.json().await.unwrap();
+    body["token"].as_str().unwrap().to_owned()
+}
+
+async fn scrape(server: &Postern, token: &str) -> String {
+    let response = server.get("/metrics", Some(token)).await;
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    response.text().await.unwrap()
+}
+
+/// Checks the exposition format line by line: comments are `# HELP`/`# TYPE`, every other line is
+/// `name{labels} value` or `name value` with a number for the value.
+fn assert_prometheus_text(body: &str) {
+    assert!(
+        body.lines().any(|line| line.starts_with("# TYPE ")),
+        "{body}"
+    );
+    for line in body.lines().filter(|line| !line.trim().is_empty()) {
+        if let Some(comment) = line.strip_prefix("# ") {
+            assert!(
+                comment.starts_with("HELP ") || comment.starts_with("TYPE "),
+                "bad comment: {line}"
+            );
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
+        assert!(value.parse::<f64>().is_ok(), "bad value: {line}");
+        let name = match series.split_once('{') {
+            Some((name, labels)) => {
+                assert!(labels.ends_with('}'), "bad labels: {line}");
+                name
+            }
+            None => series,
+        };
+        assert!(
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "bad name: {line}"
+        );
+    }
+}
+
+/// The value of the one series whose line starts with `name{` and contains every label.
+fn sample(body: &str, name: &str, labels: &[&str]) -> f64 {
+    body.lines()
+        .filter(|line| line.starts_with(&format!("{name}{{")))
+        .find(|line| labels.iter().all(|label| line.contains(label)))
+        .and_then(|line| line.rsplit_once(' '))
+        .map_or(0.0, |(_, value)| value.parse().unwrap())
+}
+
+#[tokio::test]
+async fn metrics_need_the_scope_parse_as_prometheus_text_and_count_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Postern::start(dir.path(), &[]).await;
+    let admin = server.admin_token.clone().unwrap();
+    assert_eq!(server.get("/metrics", None).await.status(), 401);
+    let reader = create_token(&server, &admin, &["accounts:read"]).await;
+    assert_eq!(server.get("/metrics", Some(&reader)).await.status(), 403);
+    let scraper = create_token(&server, &admin, &["metrics"]).await;
+
+    let before = scrape(&server, &scraper).await;
+    assert_prometheus_text(&before);
+    for state in [
+        "pending_authorization",
+        "connected",
+        "needs_reauth",
+        "disabled",
+    ] {
+        assert!(
+            before.contains(&format!("postern_accounts{{state=\"{state}\"}} 0")),
+            "{before}"
+        );
+    }
+    assert!(before.contains("# TYPE postern_http_request_duration_seconds histogram"));
+    assert!(before.contains("postern_events_total "), "{before}");
+    let tokens_ok = ["route=\"/v1/tokens\"", "method=\"GET\"", "status=\"200\""];
+    let listed_before = sample(&before, "postern_http_requests_total", &tokens_ok);
+    for _ in 0..3 {
+        assert_eq!(server.get("/v1/tokens", Some(&admin)).await.status(), 200);
+    }
+    server
+        .get("/v1/tokens/tok_does_not_exist_0123", Some(&admin))
+        .await;
+
+    let after = scrape(&server, &scraper).await;
+    assert_prometheus_text(&after);
+    let listed_after = sample(&after, "postern_http_requests_total", &tokens_ok);
+    assert_eq!(listed_after - listed_before, 3.0, "{after}");
+    assert!(
+        !after.contains("tok_does_not_exist_0123"),
+        "a raw path reached a label: {after}"
+    );
+    let refused = sample(
+        &after,
+        "postern_http_requests_total",
+        &["route=\"/metrics\"", "status=\"403\""],
+    );
+    assert_eq!(refused, 1.0, "{after}");
+    server.stop().await;
+}
+
+/// The sum of every `postern_accounts{state=…}` series.
+fn accounts_total(body: &str) -> f64 {
+    body.lines()
+        .filter(|line| line.starts_with("postern_accounts{"))
+        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+fn events_total(body: &str) -> f64 {
+    body.lines()
+        .find_map(|line| line.strip_prefix("postern_events_total "))
+        .and_then(|value| value.parse().ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn account_and_event_gauges_move_when_an_account_connects() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Postern::start(dir.path(), &[]).await;
+    let admin = server.admin_token.clone().unwrap();
+    let before = scrape(&server, &admin).await;
+    assert_eq!(accounts_total(&before), 0.0, "{before}");
+    assert_eq!(events_total(&before), 0.0, "{before}");
+
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let email = format!("gauged-{nanos:x}@example.test");
+    dovecot().add_password_user(&email, "gauge-pw").unwrap();
+    let ca_file = dovecot().ca_file().display().to_string();
+    let created = server
+        .send_json(
+            Method::POST,
+            "/v1/accounts",
+            &admin,
+            &json!({
+                "email": email,
+                "imap": {"host": "localhost", "port": dovecot().imaps_addr().port(), "security": "tls", "ca_file": ca_file},
+                "smtp": {"host": "localhost", "port": 1, "security": "tls", "ca_file": ca_file},
+                "auth": {"type": "password", "password": "gauge-pw"},
+            }),
+        )
+        .await;
+    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+
+    let after = scrape(&server, &admin).await;
+    assert_eq!(accounts_total(&after), 1.0, "{after}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let body = scrape(&server, &admin).await;
+        if events_total(&body) > 0.0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no event counted: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    server.stop().await;
+}
