@@ -18,7 +18,7 @@ use crate::conn::{BoxedStream, Timeouts, within};
 use crate::error::closed;
 use crate::error::{ImapError, Stage, command_error};
 use crate::response::ServerReply;
-use async_imap::imap_proto::{Response, Status};
+use async_imap::imap_proto::{MailboxDatum, Response, Status};
 
 /// An authenticated IMAP session over a TLS (or loopback plaintext) connection.
 #[derive(Debug)]
@@ -92,6 +92,24 @@ impl ImapSession {
                 other => on_response(other),
             }
         }
+    }
+
+    /// `UID SEARCH <criteria>` (criteria built by this crate): the matching UIDs as the server
+    /// listed them.
+    pub(crate) async fn uid_search(
+        &mut self,
+        criteria: &str,
+        bound: std::time::Duration,
+    ) -> Result<Vec<u32>, ImapError> {
+        let mut uids = Vec::new();
+        let command = format!("UID SEARCH {criteria}");
+        self.run_tagged("UID SEARCH", &command, bound, |response| {
+            if let Response::MailboxData(MailboxDatum::Search(found)) = response {
+                uids.extend_from_slice(found);
+            }
+        })
+        .await?;
+        Ok(uids)
     }
 
     /// Wraps a freshly authenticated session and reads its capabilities.

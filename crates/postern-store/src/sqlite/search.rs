@@ -38,32 +38,16 @@ pub(super) async fn index_message(
     id: i64,
     raw: Option<&[u8]>,
 ) -> Result<(), StoreError> {
-    let body = raw.map(body_text).unwrap_or_default();
     sqlx::query("DELETE FROM message_search WHERE rowid = ?")
         .bind(id)
         .execute(&mut *conn)
         .await?;
-    sqlx::query(
-        "INSERT INTO message_search (rowid, subject, people, snippet, body) \
-         SELECT id, coalesce(subject, ''), \
-                (SELECT coalesce(group_concat( \
-                     coalesce(json_extract(value, '$.name'), '') || ' ' || \
-                     coalesce(json_extract(value, '$.address'), ''), ' '), '') \
-                   FROM (SELECT value FROM json_each(messages.from_addrs) \
-                         UNION ALL SELECT value FROM json_each(messages.to_addrs))), \
-                coalesce(snippet, ''), ? \
-           FROM messages WHERE id = ?",
-    )
-    .bind(body)
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    index_new_messages(conn, &[(id, raw)]).await
 }
 
 /// Indexes messages inserted in the current transaction, with one statement: `(id, raw body)`
-/// pairs. A new id was never indexed (ids are never reused), so unlike [`index_message`] nothing
-/// is deleted first. The header fields come from `messages` with the same SQL.
+/// pairs. A new id was never indexed (ids are never reused), so nothing is deleted first;
+/// [`index_message`] deletes, then calls this. The header fields come from `messages` with the same SQL.
 pub(super) async fn index_new_messages(
     conn: &mut SqliteConnection,
     messages: &[(i64, Option<&[u8]>)],

@@ -159,18 +159,8 @@ impl<'s> Wire<'s> {
 
     /// `UID SEARCH <criteria>`.
     pub(crate) async fn uid_search(&mut self, criteria: &str) -> Result<Vec<u32>, ImapError> {
-        let mut uids = Vec::new();
-        self.run(
-            "UID SEARCH",
-            &format!("UID SEARCH {criteria}"),
-            |response| {
-                if let Response::MailboxData(MailboxDatum::Search(found)) = response {
-                    uids.extend_from_slice(found);
-                }
-            },
-        )
-        .await?;
-        Ok(uids)
+        self.commands += 1;
+        self.session.uid_search(criteria, self.bound).await
     }
 
     /// `UID FETCH` of messages, each complete answer handed to `on_message` as it arrives.

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use async_imap::imap_proto::{MailboxDatum, Response};
+use async_imap::imap_proto::Response;
 
 use crate::capabilities::Capabilities;
 use crate::engine::interpret::{StatusParts, fetched_message};
@@ -146,17 +146,7 @@ impl<'s> OpsWire<'s> {
 
     /// `UID SEARCH <criteria>` (built by `ops::command`): the matching UIDs, ascending.
     pub(crate) async fn search(&mut self, criteria: &str) -> Result<Vec<u32>, ImapError> {
-        let mut uids = Vec::new();
-        self.run(
-            "UID SEARCH",
-            &format!("UID SEARCH {criteria}"),
-            |response| {
-                if let Response::MailboxData(MailboxDatum::Search(found)) = response {
-                    uids.extend_from_slice(found);
-                }
-            },
-        )
-        .await?;
+        let mut uids = self.session.uid_search(criteria, self.bound).await?;
         uids.sort_unstable();
         uids.dedup();
         Ok(uids)
