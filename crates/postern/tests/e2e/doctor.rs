@@ -1,6 +1,7 @@
 //! `postern doctor` and `POST /v1/accounts/{id}/diagnose` against the real Dovecot.
 
 use crate::support::{Postern, run_postern};
+use crate::support::{create_account, password_account_body, unique_email};
 use postern_testkit::dovecot::Dovecot;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -46,27 +47,12 @@ async fn the_diagnose_route_reports_every_step_of_a_password_account_without_its
     let dir = tempfile::tempdir().unwrap();
     let server = Postern::start(dir.path(), &[]).await;
     let admin = server.admin_token.clone().unwrap();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let email = format!("doctor-{nanos:x}@example.test");
-    let password = format!("pw-{nanos:x}");
-    dovecot().add_password_user(&email, &password).unwrap();
-    let ca_file = dovecot().ca_file().display().to_string();
-    let body = json!({
-        "email": email,
-        "imap": {"host": "localhost", "port": dovecot().imaps_addr().port(), "security": "tls", "ca_file": ca_file},
-        "smtp": {"host": "localhost", "port": dovecot().imap_addr().port(), "security": "starttls", "ca_file": ca_file},
-        "auth": {"type": "password", "password": password},
-    });
-    let created: Value = server
-        .send_json(Method::POST, "/v1/accounts", &admin, &body)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().unwrap();
+    let email = unique_email("doctor");
+    let password = unique_email("secret");
+    let mut body = password_account_body(&email, &password);
+    // Wrong on purpose (see the SMTP assertion below).
+    body["smtp"]["port"] = dovecot().imap_addr().port().into();
+    let id = &create_account(&server, &admin, &body).await;
 
     let response = server
         .send_json(

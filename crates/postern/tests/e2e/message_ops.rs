@@ -3,6 +3,7 @@
 //! (one UID only), IMAP SEARCH on the server; bad flags and other accounts' ids refused.
 
 use crate::support::{Postern, dovecot};
+use crate::support::{create_account, password_account_body, unique_email};
 use postern_sync::{ImapEndpoint, ImapSession, Login, Security, Timeouts, authenticate, connect};
 use postern_testkit::mailgen::lmtp_deliver;
 use reqwest::{Method, StatusCode};
@@ -33,12 +34,8 @@ async fn account_with(
     name: &str,
     subjects: &[&str],
 ) -> (String, String) {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let email = format!("{name}-{nanos:x}@example.test");
-    dovecot().add_password_user(&email, PASSWORD).unwrap();
+    let email = unique_email(name);
+    let body = password_account_body(&email, PASSWORD);
     let messages: Vec<Vec<u8>> = subjects
         .iter()
         .map(|subject| message(&email, subject, &format!("Body of {subject}.")))
@@ -46,23 +43,7 @@ async fn account_with(
     lmtp_deliver(dovecot().lmtp_addr(), &email, &messages)
         .await
         .unwrap();
-    let ca_file = dovecot().ca_file().display().to_string();
-    let body = json!({
-        "email": email,
-        "imap": {"host": "localhost", "port": dovecot().imaps_addr().port(), "security": "tls", "ca_file": ca_file},
-        "smtp": {"host": "localhost", "port": 1, "security": "tls", "ca_file": ca_file},
-        "auth": {"type": "password", "password": PASSWORD},
-    });
-    let created: Value = server
-        .send_json(Method::POST, "/v1/accounts", admin, &body)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{created}"))
-        .to_owned();
+    let id = create_account(server, admin, &body).await;
     let listed = wait_for(server, admin, &id, "INBOX", |messages| {
         messages.len() == subjects.len()
     })

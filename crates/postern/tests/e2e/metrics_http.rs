@@ -1,6 +1,7 @@
 //! `/metrics` over HTTP: guarded by the `metrics` scope, valid Prometheus text, and counting requests.
 
-use crate::support::{Postern, dovecot};
+use crate::support::Postern;
+use crate::support::{create_account, password_account_body, unique_email};
 use reqwest::Method;
 use serde_json::json;
 
@@ -150,27 +151,8 @@ async fn account_and_event_gauges_move_when_an_account_connects() {
     assert_eq!(accounts_total(&before), 0.0, "{before}");
     assert_eq!(events_total(&before), 0.0, "{before}");
 
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let email = format!("gauged-{nanos:x}@example.test");
-    dovecot().add_password_user(&email, "gauge-pw").unwrap();
-    let ca_file = dovecot().ca_file().display().to_string();
-    let created = server
-        .send_json(
-            Method::POST,
-            "/v1/accounts",
-            &admin,
-            &json!({
-                "email": email,
-                "imap": {"host": "localhost", "port": dovecot().imaps_addr().port(), "security": "tls", "ca_file": ca_file},
-                "smtp": {"host": "localhost", "port": 1, "security": "tls", "ca_file": ca_file},
-                "auth": {"type": "password", "password": "gauge-pw"},
-            }),
-        )
-        .await;
-    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+    let body = password_account_body(&unique_email("gauged"), "gauge-pw");
+    create_account(&server, &admin, &body).await;
 
     let after = scrape(&server, &admin).await;
     assert_eq!(accounts_total(&after), 1.0, "{after}");

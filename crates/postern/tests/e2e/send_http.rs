@@ -1,34 +1,17 @@
 //! Sending over HTTP through the real binary: the outbox queues before answering, the workers send
 //! through Dovecot's submission service, and the sink receives exactly what was asked.
 
-use crate::support::{Postern, dovecot};
+use crate::support::Postern;
+use crate::support::{create_account, password_account_body, unique_email};
 use postern_testkit::smtp_sink::SmtpSink;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
 
 async fn sender_account(server: &Postern, admin: &str) -> (String, String) {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let email = format!("sender-{nanos:x}@example.test");
-    dovecot().add_password_user(&email, "send-pw").unwrap();
-    let ca_file = dovecot().ca_file().display().to_string();
-    let body = json!({
-        "email": email,
-        "imap": {"host": "localhost", "port": dovecot().imaps_addr().port(), "security": "tls", "ca_file": ca_file},
-        "smtp": {"host": "localhost", "port": dovecot().submission_addr().unwrap().port(), "security": "starttls", "ca_file": ca_file},
-        "auth": {"type": "password", "password": "send-pw"},
-    });
-    let created: Value = server
-        .send_json(Method::POST, "/v1/accounts", admin, &body)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(created["state"], "connected", "{created}");
-    (created["id"].as_str().unwrap().to_owned(), email)
+    let email = unique_email("sender");
+    let id = create_account(server, admin, &password_account_body(&email, "send-pw")).await;
+    (id, email)
 }
 
 #[tokio::test]

@@ -171,3 +171,41 @@ pub fn dovecot() -> &'static postern_testkit::dovecot::Dovecot {
     })
     .unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// A mailbox address no other test of this run uses: `<name>-<nanoseconds>@example.test`.
+pub fn unique_email(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{name}-{nanos:x}@example.test")
+}
+
+/// Makes `email` a password user of the shared Dovecot and returns the `POST /v1/accounts` body for
+/// it: IMAPS and the submission port (STARTTLS), both trusting the test CA.
+pub fn password_account_body(email: &str, password: &str) -> serde_json::Value {
+    let dovecot = dovecot();
+    dovecot.add_password_user(email, password).unwrap();
+    let ca_file = dovecot.ca_file().display().to_string();
+    let submission = dovecot
+        .submission_addr()
+        .expect("the shared Dovecot relays submissions");
+    serde_json::json!({
+        "email": email,
+        "imap": {"host": "localhost", "port": dovecot.imaps_addr().port(), "security": "tls", "ca_file": ca_file},
+        "smtp": {"host": "localhost", "port": submission.port(), "security": "starttls", "ca_file": ca_file},
+        "auth": {"type": "password", "password": password},
+    })
+}
+
+/// Creates the account `body` describes through the API, asserts it answered 201 and logged in,
+/// and returns its id.
+pub async fn create_account(server: &Postern, admin: &str, body: &serde_json::Value) -> String {
+    let response = server
+        .send_json(reqwest::Method::POST, "/v1/accounts", admin, body)
+        .await;
+    assert_eq!(response.status(), 201);
+    let created: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(created["state"], "connected", "{created}");
+    created["id"].as_str().unwrap().to_owned()
+}

@@ -2,9 +2,9 @@
 //! delivered by LMTP shows up in the message API and the event stream, attachments download.
 
 use crate::support::{Postern, dovecot};
+use crate::support::{create_account, password_account_body, unique_email};
 use postern_testkit::mailgen::lmtp_deliver;
-use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::time::{Duration, Instant};
 
 const MESSAGE: &str = "From: Ada <ada@example.test>\r\nTo: {to}\r\nSubject: Figures for {to}\r\n\
@@ -41,30 +41,13 @@ async fn delivered_mail_appears_in_the_api_with_its_event_and_attachment() {
     let dir = tempfile::tempdir().unwrap();
     let server = Postern::start(dir.path(), &[("POSTERN_SYNC_BODIES", "full")]).await;
     let admin = server.admin_token.clone().unwrap();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let email = format!("synced-{nanos:x}@example.test");
-    dovecot().add_password_user(&email, "sync-pw").unwrap();
+    let email = unique_email("synced");
+    let body = password_account_body(&email, "sync-pw");
     let first = MESSAGE.replace("{to}", &email);
     lmtp_deliver(dovecot().lmtp_addr(), &email, &[first.into_bytes()])
         .await
         .unwrap();
-    let ca_file = dovecot().ca_file().display().to_string();
-    let body = json!({
-        "email": email,
-        "imap": {"host": "localhost", "port": dovecot().imaps_addr().port(), "security": "tls", "ca_file": ca_file},
-        "smtp": {"host": "localhost", "port": 1, "security": "tls", "ca_file": ca_file},
-        "auth": {"type": "password", "password": "sync-pw"},
-    });
-    let created: Value = server
-        .send_json(Method::POST, "/v1/accounts", &admin, &body)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().unwrap().to_owned();
+    let id = create_account(&server, &admin, &body).await;
 
     // The initial sync brings the message that was already there.
     let listed = wait_for_messages(&server, &admin, &id, 1).await;

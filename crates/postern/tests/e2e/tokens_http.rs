@@ -1,6 +1,7 @@
 //! API tokens over HTTP: created with scopes, bound to accounts, revoked, and rate limited.
 
 use crate::support::Postern;
+use crate::support::{create_account, password_account_body, unique_email};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -161,27 +162,8 @@ async fn a_token_bound_to_accounts_sees_only_those_and_gets_404_for_the_others()
 
 /// A connected password account on the shared Dovecot; returns its id.
 async fn password_account(server: &Postern, admin: &str, name: &str) -> String {
-    let dovecot = crate::support::dovecot();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let email = format!("{name}-{nanos:x}@example.test");
-    dovecot.add_password_user(&email, "secret-pw").unwrap();
-    let ca_file = dovecot.ca_file().display().to_string();
-    let body = json!({
-        "email": email,
-        "imap": {"host": "localhost", "port": dovecot.imaps_addr().port(), "security": "tls", "ca_file": ca_file},
-        "smtp": {"host": "localhost", "port": 1, "security": "tls", "ca_file": ca_file},
-        "auth": {"type": "password", "password": "secret-pw"},
-    });
-    let response = server
-        .send_json(Method::POST, "/v1/accounts", admin, &body)
-        .await;
-    assert_eq!(response.status(), 201);
-    let created: Value = response.json().await.unwrap();
-    assert_eq!(created["state"], "connected");
-    created["id"].as_str().unwrap().to_owned()
+    let body = password_account_body(&unique_email(name), "secret-pw");
+    create_account(server, admin, &body).await
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
 //! Webhooks and the event stream over HTTP: a real account event reaches a signed webhook and the
 //! pull stream; private targets are refused unless allowed.
 
-use crate::support::{Postern, dovecot};
+use crate::support::Postern;
+use crate::support::{create_account, password_account_body, unique_email};
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use reqwest::Method;
@@ -29,26 +30,8 @@ async fn receiver() -> (String, mpsc::UnboundedReceiver<(HeaderMap, Bytes)>) {
 }
 
 async fn connected_account(server: &Postern, admin: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let email = format!("hooked-{nanos:x}@example.test");
-    dovecot().add_password_user(&email, "hook-pw").unwrap();
-    let ca_file = dovecot().ca_file().display().to_string();
-    let body = json!({
-        "email": email,
-        "imap": {"host": "localhost", "port": dovecot().imaps_addr().port(), "security": "tls", "ca_file": ca_file},
-        "smtp": {"host": "localhost", "port": 1, "security": "tls", "ca_file": ca_file},
-        "auth": {"type": "password", "password": "hook-pw"},
-    });
-    let created: Value = server
-        .send_json(Method::POST, "/v1/accounts", admin, &body)
-        .await
-        .json()
-        .await
-        .unwrap();
-    created["id"].as_str().unwrap().to_owned()
+    let body = password_account_body(&unique_email("hooked"), "hook-pw");
+    create_account(server, admin, &body).await
 }
 
 #[tokio::test]
