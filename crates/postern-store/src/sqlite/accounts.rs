@@ -10,7 +10,7 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use postern_vault::Sealed;
-use sqlx::{SqliteConnection, SqliteExecutor, SqlitePool};
+use sqlx::{SqliteConnection, SqliteExecutor};
 
 use super::authorizations::{FlowsOf, delete_flows};
 use super::events::insert_event;
@@ -37,14 +37,14 @@ macro_rules! select_accounts {
 }
 
 pub(super) struct SqliteAccounts {
-    pool: SqlitePool,
+    db: super::Pools,
     /// Woken after a commit that appended events (see `EventSignal`).
     appended: super::events::EventSignal,
 }
 
 impl SqliteAccounts {
-    pub(super) fn new(pool: SqlitePool, appended: super::events::EventSignal) -> Self {
-        SqliteAccounts { pool, appended }
+    pub(super) fn new(db: super::Pools, appended: super::events::EventSignal) -> Self {
+        SqliteAccounts { db, appended }
     }
 }
 
@@ -272,7 +272,7 @@ impl Accounts for SqliteAccounts {
         new: NewAccount,
         password: Option<&Sealed>,
     ) -> Result<Account, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.db).await?;
         // Checked first so the app's foreign key cannot be mistaken for the secret's.
         if let Some(app_id) = new.auth.app_id() {
             ensure_app_exists(&mut *tx, app_id).await?;
@@ -287,19 +287,19 @@ impl Accounts for SqliteAccounts {
     }
 
     async fn get(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
-        fetch_account(&self.pool, id).await
+        fetch_account(&self.db.read, id).await
     }
 
     async fn list(&self) -> Result<Vec<Account>, StoreError> {
-        list_where(&self.pool, None).await
+        list_where(&self.db.read, None).await
     }
 
     async fn list_by_app(&self, app_id: &AppId) -> Result<Vec<Account>, StoreError> {
-        list_where(&self.pool, Some(app_id)).await
+        list_where(&self.db.read, Some(app_id)).await
     }
 
     async fn delete(&self, id: &AccountId) -> Result<bool, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.db).await?;
         delete_flows(&mut tx, FlowsOf::Account(id)).await?;
         delete_owner_secrets(&mut *tx, ACCOUNT_OWNER, id.as_str()).await?;
         delete_grant_row(&mut *tx, id).await?;
@@ -316,7 +316,7 @@ impl Accounts for SqliteAccounts {
         id: &AccountId,
         transition: Transition,
     ) -> Result<TransitionOutcome, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.db).await?;
         let current = fetch_existing_account(&mut *tx, id).await?;
         let changed = current.state != transition.to;
         if !changed && current.last_error == transition.last_error {

@@ -7,7 +7,6 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::SqlitePool;
 use sqlx::types::Json;
 
 use super::{from_millis, from_optional_millis, to_count, to_millis};
@@ -25,12 +24,12 @@ macro_rules! select_tokens {
 }
 
 pub(super) struct SqliteApiTokens {
-    pool: SqlitePool,
+    db: super::Pools,
 }
 
 impl SqliteApiTokens {
-    pub(super) fn new(pool: SqlitePool) -> Self {
-        SqliteApiTokens { pool }
+    pub(super) fn new(db: super::Pools) -> Self {
+        SqliteApiTokens { db }
     }
 }
 
@@ -78,7 +77,7 @@ impl SqliteApiTokens {
     async fn get(&self, id: &ApiTokenId) -> Result<Option<ApiToken>, StoreError> {
         let row: Option<TokenRow> = sqlx::query_as(select_tokens!("WHERE id = ?"))
             .bind(id.as_str().to_owned())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db.read)
             .await?;
         row.map(TokenRow::into_token).transpose()
     }
@@ -100,7 +99,7 @@ impl ApiTokens for SqliteApiTokens {
         .bind(new.account_ids.map(Json))
         .bind(to_millis(Utc::now()))
         .bind(new.expires_at.map(to_millis))
-        .execute(&self.pool)
+        .execute(&self.db.write)
         .await?;
         // Re-read so the caller gets exactly what a later `list` returns (millisecond precision).
         self.get(&id)
@@ -113,14 +112,14 @@ impl ApiTokens for SqliteApiTokens {
             "WHERE token_hash = ? AND revoked_at IS NULL"
         ))
         .bind(token_hash.to_vec())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db.read)
         .await?;
         row.map(TokenRow::into_token).transpose()
     }
 
     async fn list(&self) -> Result<Vec<ApiToken>, StoreError> {
         let rows: Vec<TokenRow> = sqlx::query_as(select_tokens!("ORDER BY created_at, id"))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db.read)
             .await?;
         rows.into_iter().map(TokenRow::into_token).collect()
     }
@@ -130,7 +129,7 @@ impl ApiTokens for SqliteApiTokens {
             sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
                 .bind(to_millis(Utc::now()))
                 .bind(id.as_str().to_owned())
-                .execute(&self.pool)
+                .execute(&self.db.write)
                 .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -141,7 +140,7 @@ impl ApiTokens for SqliteApiTokens {
              WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
         )
         .bind(to_millis(Utc::now()))
-        .fetch_one(&self.pool)
+        .fetch_one(&self.db.read)
         .await?;
         to_count(count, "api token count")
     }
@@ -154,7 +153,7 @@ impl ApiTokens for SqliteApiTokens {
         .bind(to_millis(at))
         .bind(id.as_str().to_owned())
         .bind(to_millis(at))
-        .execute(&self.pool)
+        .execute(&self.db.write)
         .await?;
         Ok(())
     }

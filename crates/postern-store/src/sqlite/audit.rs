@@ -8,7 +8,7 @@
 
 use async_trait::async_trait;
 use chrono::Utc;
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite};
 
 use super::{from_millis, parse_stored, to_millis};
 use crate::{AccountId, AppId, Audit, AuditEntry, AuditId, AuditQuery, NewAuditEntry, StoreError};
@@ -26,12 +26,12 @@ macro_rules! with_columns {
 }
 
 pub(super) struct SqliteAudit {
-    pool: SqlitePool,
+    db: super::Pools,
 }
 
 impl SqliteAudit {
-    pub(super) fn new(pool: SqlitePool) -> Self {
-        SqliteAudit { pool }
+    pub(super) fn new(db: super::Pools) -> Self {
+        SqliteAudit { db }
     }
 }
 
@@ -116,7 +116,7 @@ impl Audit for SqliteAudit {
         .bind(entry.action.as_str())
         .bind(entry.outcome.as_str())
         .bind(entry.detail)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.db.write)
         .await?;
         row.into_entry()
     }
@@ -130,7 +130,7 @@ impl Audit for SqliteAudit {
         builder
             .push(" ORDER BY id DESC LIMIT ")
             .push_bind(i64::from(query.limit));
-        let rows: Vec<AuditRow> = builder.build_query_as().fetch_all(&self.pool).await?;
+        let rows: Vec<AuditRow> = builder.build_query_as().fetch_all(&self.db.read).await?;
         rows.into_iter().map(AuditRow::into_entry).collect()
     }
 }

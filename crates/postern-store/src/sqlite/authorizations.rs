@@ -11,7 +11,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use postern_vault::Sealed;
-use sqlx::{SqliteConnection, SqliteExecutor, SqlitePool};
+use sqlx::{SqliteConnection, SqliteExecutor};
 
 use super::accounts::fetch_existing_account;
 use super::oauth_apps::ensure_app_exists;
@@ -24,12 +24,12 @@ use crate::{
 };
 
 pub(super) struct SqliteAuthorizations {
-    pool: SqlitePool,
+    db: super::Pools,
 }
 
 impl SqliteAuthorizations {
-    pub(super) fn new(pool: SqlitePool) -> Self {
-        SqliteAuthorizations { pool }
+    pub(super) fn new(db: super::Pools) -> Self {
+        SqliteAuthorizations { db }
     }
 }
 
@@ -165,7 +165,7 @@ impl Authorizations for SqliteAuthorizations {
         new: NewAuthorization,
         verifier: &Sealed,
     ) -> Result<PendingAuthorization, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.db).await?;
         // Checked first so a missing parent is reported as such, not as an unknown vault key.
         fetch_existing_account(&mut *tx, &new.account_id).await?;
         ensure_app_exists(&mut *tx, &new.app_id).await?;
@@ -184,7 +184,7 @@ impl Authorizations for SqliteAuthorizations {
         state_hash: &[u8; 32],
         now: DateTime<Utc>,
     ) -> Result<TakeOutcome, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.db).await?;
         let Some(row) = fetch_flow(&mut *tx, state_hash).await? else {
             return Ok(TakeOutcome::Unknown);
         };
@@ -201,7 +201,7 @@ impl Authorizations for SqliteAuthorizations {
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.db).await?;
         sqlx::query(
             "DELETE FROM secrets WHERE owner_kind = ? AND owner_id IN \
              (SELECT lower(hex(state_hash)) FROM authorizations WHERE expires_at <= ?)",

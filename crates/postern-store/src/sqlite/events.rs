@@ -9,20 +9,20 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use sqlx::types::Json;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor};
 
 use super::{from_millis, to_millis};
 use crate::{Event, EventId, Events, NewEvent, StoreError};
 
 pub(super) struct SqliteEvents {
-    pool: SqlitePool,
+    db: super::Pools,
     /// Woken after a commit that appended events (see `EventSignal`).
     appended: super::events::EventSignal,
 }
 
 impl SqliteEvents {
-    pub(super) fn new(pool: SqlitePool, appended: super::events::EventSignal) -> Self {
-        SqliteEvents { pool, appended }
+    pub(super) fn new(db: super::Pools, appended: super::events::EventSignal) -> Self {
+        SqliteEvents { db, appended }
     }
 }
 
@@ -101,7 +101,7 @@ pub(super) async fn insert_events(
 #[async_trait]
 impl Events for SqliteEvents {
     async fn append(&self, new: NewEvent) -> Result<Event, StoreError> {
-        let event = insert_event(&self.pool, new).await?;
+        let event = insert_event(&self.db.write, new).await?;
         self.appended.notify_waiters();
         Ok(event)
     }
@@ -128,7 +128,7 @@ impl Events for SqliteEvents {
             .bind(after)
             .bind(i64::from(limit)),
         };
-        let rows: Vec<EventRow> = query.fetch_all(&self.pool).await?;
+        let rows: Vec<EventRow> = query.fetch_all(&self.db.read).await?;
         rows.into_iter().map(EventRow::into_event).collect()
     }
 }

@@ -9,7 +9,6 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::SqlitePool;
 
 use super::events::{EventSignal, insert_event};
 use super::{begin_write, from_millis, from_optional_millis, parse_stored, to_millis};
@@ -20,14 +19,14 @@ use crate::{
 };
 
 pub(super) struct SqliteExpiry {
-    pool: SqlitePool,
+    db: super::Pools,
     /// Woken after a commit that announced an expiry (it appended an event).
     appended: EventSignal,
 }
 
 impl SqliteExpiry {
-    pub(super) fn new(pool: SqlitePool, appended: EventSignal) -> Self {
-        SqliteExpiry { pool, appended }
+    pub(super) fn new(db: super::Pools, appended: EventSignal) -> Self {
+        SqliteExpiry { db, appended }
     }
 }
 
@@ -72,7 +71,7 @@ impl Expiry for SqliteExpiry {
                 .bind(status.as_str())
                 .bind(to_millis(Utc::now()))
                 .bind(app_id.as_str().to_owned())
-                .execute(&self.pool)
+                .execute(&self.db.write)
                 .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -84,7 +83,7 @@ impl Expiry for SqliteExpiry {
         let status: Option<String> =
             sqlx::query_scalar("SELECT publishing_status FROM oauth_apps WHERE id = ?")
                 .bind(app_id.as_str().to_owned())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.db.read)
                 .await?;
         status
             .map(|status| {
@@ -106,7 +105,7 @@ impl Expiry for SqliteExpiry {
         )
         .bind(AUTH_OAUTH2)
         .bind(AccountState::NeedsReauth.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db.read)
         .await?;
         rows.into_iter().map(LifetimeRow::into_lifetime).collect()
     }
@@ -124,7 +123,7 @@ impl Expiry for SqliteExpiry {
         .bind(to_millis(obtained_before))
         .bind(AccountState::NeedsReauth.as_str())
         .bind(AccountState::Disabled.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db.read)
         .await?;
         ids.iter()
             .map(|id| parse_stored(id, || format!("grants.account_id {id}")))
@@ -136,7 +135,7 @@ impl Expiry for SqliteExpiry {
         notice: &ExpiryNotice,
         event: NewEvent,
     ) -> Result<bool, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.db).await?;
         let inserted = sqlx::query(
             "INSERT INTO expiry_notices \
              (subject_kind, subject_id, reason, expires_at, announced_at, event_id) \

@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use postern_vault::Sealed;
-use sqlx::{SqliteConnection, SqliteExecutor, SqlitePool};
+use sqlx::{SqliteConnection, SqliteExecutor};
 
 use super::secrets::{decode_sealed, put_secret};
 use super::{
@@ -20,12 +20,12 @@ use crate::accounts::{ACCESS_TOKEN, ACCOUNT_OWNER, REFRESH_TOKEN};
 use crate::{AccountId, AccountState, Grant, Grants, StoreError, TokenSet};
 
 pub(super) struct SqliteGrants {
-    pool: SqlitePool,
+    db: super::Pools,
 }
 
 impl SqliteGrants {
-    pub(super) fn new(pool: SqlitePool) -> Self {
-        SqliteGrants { pool }
+    pub(super) fn new(db: super::Pools) -> Self {
+        SqliteGrants { db }
     }
 }
 
@@ -156,7 +156,7 @@ impl Grants for SqliteGrants {
         account_id: &AccountId,
         tokens: TokenSet,
     ) -> Result<Grant, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.db).await?;
         upsert_grant(&mut tx, account_id, &tokens, to_millis(Utc::now())).await?;
         put_secret(&mut *tx, &account_id.access_token_ref(), &tokens.access).await?;
         if let Some(refresh) = &tokens.refresh {
@@ -170,7 +170,7 @@ impl Grants for SqliteGrants {
     }
 
     async fn get(&self, account_id: &AccountId) -> Result<Option<Grant>, StoreError> {
-        fetch_grant(&self.pool, account_id).await
+        fetch_grant(&self.db.read, account_id).await
     }
 
     async fn load_tokens(
@@ -186,7 +186,7 @@ impl Grants for SqliteGrants {
         .bind(account_id.as_str().to_owned())
         .bind(ACCESS_TOKEN)
         .bind(REFRESH_TOKEN)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db.read)
         .await?;
         let (mut access, mut refresh) = (None, None);
         for (name, bytes) in rows {
@@ -211,7 +211,7 @@ impl Grants for SqliteGrants {
         )
         .bind(to_millis(next_attempt_at))
         .bind(account_id.as_str().to_owned())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db.write)
         .await?;
         let failures = failures
             .ok_or_else(|| StoreError::not_found(format!("grant of account {account_id}")))?;
@@ -221,7 +221,7 @@ impl Grants for SqliteGrants {
     }
 
     async fn clear(&self, account_id: &AccountId) -> Result<bool, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.db).await?;
         let tokens = delete_tokens(&mut *tx, account_id).await?;
         let grant = delete_grant_row(&mut *tx, account_id).await?;
         tx.commit().await?;
@@ -237,7 +237,7 @@ impl Grants for SqliteGrants {
         .bind(to_millis(before))
         .bind(AccountState::NeedsReauth.as_str())
         .bind(AccountState::Disabled.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db.read)
         .await?;
         ids.iter()
             .map(|id| parse_stored(id, || format!("grants.account_id {id}")))

@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use serde_json::json;
-use sqlx::{SqliteConnection, SqliteExecutor, SqlitePool};
+use sqlx::{SqliteConnection, SqliteExecutor};
 
 use super::events::insert_event;
 use super::{begin_write, from_millis, is_foreign_key_violation, parse_stored, to_millis};
@@ -31,14 +31,14 @@ macro_rules! select_mailboxes {
 }
 
 pub(super) struct SqliteMailboxes {
-    pool: SqlitePool,
+    db: super::Pools,
     /// Woken after a commit that appended events (see `EventSignal`).
     appended: super::events::EventSignal,
 }
 
 impl SqliteMailboxes {
-    pub(super) fn new(pool: SqlitePool, appended: super::events::EventSignal) -> Self {
-        SqliteMailboxes { pool, appended }
+    pub(super) fn new(db: super::Pools, appended: super::events::EventSignal) -> Self {
+        SqliteMailboxes { db, appended }
     }
 }
 
@@ -228,7 +228,7 @@ async fn existing_mailbox(
 #[async_trait]
 impl Mailboxes for SqliteMailboxes {
     async fn create(&self, new: NewMailbox) -> Result<Mailbox, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.db).await?;
         let id = MailboxId(insert_mailbox(&mut tx, &new).await?);
         let mailbox = existing_mailbox(&mut tx, id).await?;
         insert_event(
@@ -242,14 +242,14 @@ impl Mailboxes for SqliteMailboxes {
     }
 
     async fn get(&self, id: MailboxId) -> Result<Option<Mailbox>, StoreError> {
-        fetch_mailbox(&self.pool, id).await
+        fetch_mailbox(&self.db.read, id).await
     }
 
     async fn list(&self, account_id: &AccountId) -> Result<Vec<Mailbox>, StoreError> {
         let rows: Vec<MailboxRow> =
             sqlx::query_as(select_mailboxes!("WHERE account_id = ? ORDER BY name"))
                 .bind(account_id.as_str().to_owned())
-                .fetch_all(&self.pool)
+                .fetch_all(&self.db.read)
                 .await?;
         rows.into_iter().map(MailboxRow::into_mailbox).collect()
     }
@@ -267,13 +267,13 @@ impl Mailboxes for SqliteMailboxes {
         .bind(role.map(MailboxRole::as_str))
         .bind(to_millis(Utc::now()))
         .bind(id.0)
-        .execute(&self.pool)
+        .execute(&self.db.write)
         .await?;
         Ok(updated.rows_affected() == 1)
     }
 
     async fn set_sync_state(&self, id: MailboxId, state: SyncState) -> Result<(), StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.db).await?;
         fetch_current_mailbox(&mut tx, id, state.uidvalidity).await?;
         write_sync_state(&mut tx, id, &state).await?;
         tx.commit().await?;
@@ -281,7 +281,7 @@ impl Mailboxes for SqliteMailboxes {
     }
 
     async fn delete(&self, id: MailboxId) -> Result<bool, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.db).await?;
         let Some(mailbox) = fetch_mailbox(&mut *tx, id).await? else {
             return Ok(false);
         };
@@ -300,7 +300,7 @@ impl Mailboxes for SqliteMailboxes {
     }
 
     async fn reset(&self, id: MailboxId, new_uidvalidity: u32) -> Result<u64, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.db).await?;
         let mailbox = existing_mailbox(&mut tx, id).await?;
         let deleted = sqlx::query("DELETE FROM messages WHERE mailbox_id = ?")
             .bind(id.0)

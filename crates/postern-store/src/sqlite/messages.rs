@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use serde_json::json;
 use sqlx::types::Json;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::events::{insert_event, insert_events};
 use super::mailboxes::{fetch_current_mailbox, write_sync_state};
@@ -65,14 +65,14 @@ macro_rules! select_messages {
 }
 
 pub(super) struct SqliteMessages {
-    pool: SqlitePool,
+    db: super::Pools,
     /// Woken after a commit that appended events (see `EventSignal`).
     appended: super::events::EventSignal,
 }
 
 impl SqliteMessages {
-    pub(super) fn new(pool: SqlitePool, appended: super::events::EventSignal) -> Self {
-        SqliteMessages { pool, appended }
+    pub(super) fn new(db: super::Pools, appended: super::events::EventSignal) -> Self {
+        SqliteMessages { db, appended }
     }
 }
 
@@ -391,7 +391,7 @@ async fn apply_vanished(
 #[async_trait]
 impl Messages for SqliteMessages {
     async fn apply(&self, batch: SyncBatch) -> Result<BatchOutcome, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.db).await?;
         let mailbox =
             fetch_current_mailbox(&mut tx, batch.mailbox_id, batch.state.uidvalidity).await?;
         let outcome = BatchOutcome {
@@ -408,7 +408,7 @@ impl Messages for SqliteMessages {
     async fn get(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
         let row: Option<MessageRow> = sqlx::query_as(select_messages!("WHERE id = ?"))
             .bind(id.0)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db.read)
             .await?;
         row.map(MessageRow::into_message).transpose()
     }
@@ -425,7 +425,7 @@ impl Messages for SqliteMessages {
         .bind(mailbox_id.0)
         .bind(i64::from(uid))
         .bind(mailbox_id.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db.read)
         .await?;
         row.map(MessageRow::into_message).transpose()
     }
@@ -434,13 +434,13 @@ impl Messages for SqliteMessages {
         Ok(
             sqlx::query_scalar("SELECT raw FROM message_bodies WHERE message_id = ?")
                 .bind(id.0)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.db.read)
                 .await?,
         )
     }
 
     async fn put_body(&self, id: MessageId, raw: &[u8]) -> Result<bool, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.db).await?;
         let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM messages WHERE id = ?")
             .bind(id.0)
             .fetch_optional(&mut *tx)
@@ -479,7 +479,7 @@ impl Messages for SqliteMessages {
         .bind(mailbox_id.0)
         .bind(mailbox_id.0)
         .bind(Json(uids))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db.read)
         .await?;
         rows.into_iter().map(MessageRow::into_message).collect()
     }
@@ -519,7 +519,7 @@ impl Messages for SqliteMessages {
             .bind(filter.before.map(to_millis))
             .bind(filter.before.map(to_millis))
             .bind(i64::from(limit) + 1)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db.read)
             .await?;
         let mut messages = rows
             .into_iter()
@@ -541,7 +541,7 @@ impl Messages for SqliteMessages {
         let uids: Vec<i64> =
             sqlx::query_scalar("SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid")
                 .bind(mailbox_id.0)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.db.read)
                 .await?;
         uids.into_iter()
             .map(|uid| {
@@ -565,7 +565,7 @@ impl Messages for SqliteMessages {
         .bind(mailbox_id.0)
         .bind(i64::from(first))
         .bind(i64::from(last))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db.read)
         .await?;
         let what = || format!("messages of mailbox {mailbox_id}");
         rows.into_iter()
@@ -579,7 +579,7 @@ impl Messages for SqliteMessages {
     async fn count(&self, mailbox_id: MailboxId) -> Result<u64, StoreError> {
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE mailbox_id = ?")
             .bind(mailbox_id.0)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.db.read)
             .await?;
         to_count(count, "message count")
     }

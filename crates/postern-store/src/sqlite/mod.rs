@@ -3,8 +3,11 @@
 //! Purpose: the only place in the crate that knows the database is SQLite (SQL, pragmas, codes).
 //! Non-goal: multi-process writers at scale; SQLite serializes writers, which suits one server.
 //! Key decision: WAL journal + `synchronous=NORMAL` (readers never block the writer, and a crash
-//! loses at most the last commits, never integrity), a 5 s busy timeout so concurrent writers wait
-//! instead of failing, `secure_delete` so deleted or replaced ciphertexts and wrapped keys are
+//! loses at most the last commits, never integrity); all writes of this process go through one
+//! connection (a pool of one), so writers queue in a fair async queue instead of spinning in
+//! SQLite's busy handler, while reads use a pool of read-only connections (a write sent there by
+//! mistake fails loudly); a 5 s busy timeout for writers in other processes (`postern token
+//! create` on a running server's data dir), `secure_delete` so deleted or replaced ciphertexts and wrapped keys are
 //! zeroed rather than left in free pages, and timestamps as INTEGER Unix milliseconds so SQL
 //! can compare them.
 
@@ -46,14 +49,17 @@ use crate::{
 /// How long a connection waits for another writer before reporting "database is locked".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Readers run in parallel under WAL; more connections than this buys nothing on a small server.
-const MAX_CONNECTIONS: u32 = 8;
+const READ_CONNECTIONS: u32 = 8;
+
+/// How long a write may wait for its turn on the writer connection before failing as busy.
+const WRITE_QUEUE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Primary result codes worth retrying: SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR.
 const TRANSIENT_PRIMARY_CODES: [i32; 3] = [5, 6, 10];
 
 /// The SQLite implementation of every repository, sharing one pool.
 pub(crate) struct SqliteBackend {
-    pool: SqlitePool,
+    db: Pools,
     api_tokens: api_tokens::SqliteApiTokens,
     vault_keys: vault_keys::SqliteVaultKeys,
     secrets: secrets::SqliteSecrets,
@@ -76,16 +82,23 @@ impl SqliteBackend {
     /// Opens or creates the file at `path`, refuses a newer schema, and migrates.
     pub(crate) async fn open(path: &Path) -> Result<Self, StoreError> {
         create_parent_dir(path).await?;
-        let pool = connect(path).await?;
-        if let Err(err) = migrate::run(&pool, path).await {
-            pool.close().await;
+        let write = connect_writer(path).await?;
+        if let Err(err) = migrate::run(&write, path).await {
+            write.close().await;
             return Err(err);
         }
+        let read = match connect_readers(path).await {
+            Ok(read) => read,
+            Err(err) => {
+                write.close().await;
+                return Err(err);
+            }
+        };
         tracing::debug!(path = %path.display(), "sqlite store opened");
-        Ok(Self::with_pool(pool))
+        Ok(Self::with_pools(Pools { read, write }))
     }
 
-    fn with_pool(pool: SqlitePool) -> Self {
+    fn with_pools(pool: Pools) -> Self {
         let appended = events::EventSignal::default();
         SqliteBackend {
             api_tokens: api_tokens::SqliteApiTokens::new(pool.clone()),
@@ -104,7 +117,7 @@ impl SqliteBackend {
             search: search::SqliteSearch::new(pool.clone()),
             webhooks: webhooks::SqliteWebhooks::new(pool.clone()),
             appended,
-            pool,
+            db: pool,
         }
     }
 }
@@ -180,7 +193,8 @@ impl Backend for SqliteBackend {
     }
 
     async fn close(&self) {
-        self.pool.close().await;
+        self.db.write.close().await;
+        self.db.read.close().await;
     }
 }
 
@@ -193,7 +207,17 @@ async fn create_parent_dir(path: &Path) -> Result<(), StoreError> {
         .map_err(|err| open_error(path, err))
 }
 
-async fn connect(path: &Path) -> Result<SqlitePool, StoreError> {
+/// The two pools every repository shares: one writer connection and several read-only readers.
+#[derive(Clone)]
+pub(crate) struct Pools {
+    /// Read-only connections for queries; they run in parallel with the writer under WAL.
+    read: SqlitePool,
+    /// The single connection every write of this process goes through, in arrival order.
+    write: SqlitePool,
+}
+
+/// The one writer connection; it creates the file and sets the journal mode.
+async fn connect_writer(path: &Path) -> Result<SqlitePool, StoreError> {
     let options = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
@@ -203,7 +227,23 @@ async fn connect(path: &Path) -> Result<SqlitePool, StoreError> {
         .busy_timeout(BUSY_TIMEOUT)
         .pragma("secure_delete", "ON");
     SqlitePoolOptions::new()
-        .max_connections(MAX_CONNECTIONS)
+        .max_connections(1)
+        // A burst of writers queues here; the wait is bounded by the work ahead, not a lock.
+        .acquire_timeout(WRITE_QUEUE_TIMEOUT)
+        .connect_with(options)
+        .await
+        .map_err(|err| open_error(path, err))
+}
+
+/// Read-only connections: a write sent to one of them fails instead of contending for the lock.
+async fn connect_readers(path: &Path) -> Result<SqlitePool, StoreError> {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .foreign_keys(true)
+        .busy_timeout(BUSY_TIMEOUT);
+    SqlitePoolOptions::new()
+        .max_connections(READ_CONNECTIONS)
         .connect_with(options)
         .await
         .map_err(|err| open_error(path, err))
@@ -253,11 +293,11 @@ fn to_count(count: i64, what: &str) -> Result<u64, StoreError> {
     u64::try_from(count).map_err(|_| StoreError::corrupt(format!("negative {what}")))
 }
 
-/// Starts a write transaction with `BEGIN IMMEDIATE`: it takes the write lock up front, so it
-/// waits for other writers (busy timeout) instead of failing with SQLITE_BUSY halfway, when a
-/// read would have to become a write.
-async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, StoreError> {
-    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+/// Starts a write transaction on the writer connection with `BEGIN IMMEDIATE`: it takes the
+/// database's write lock up front, so a writer in another process makes it wait (busy timeout)
+/// instead of failing with SQLITE_BUSY halfway, when a read would have to become a write.
+async fn begin_write(db: &Pools) -> Result<Transaction<'static, Sqlite>, StoreError> {
+    Ok(db.write.begin_with("BEGIN IMMEDIATE").await?)
 }
 
 /// Parses a stored enum name or id, reporting a bad one as corrupt data naming the row.
@@ -276,4 +316,53 @@ fn decode_json<T: serde::de::DeserializeOwned>(
 /// A stored port back to `u16` (the column's CHECK keeps it in range; anything else is corrupt).
 fn to_port(port: i64, what: impl FnOnce() -> String) -> Result<u16, StoreError> {
     u16::try_from(port).map_err(|_| StoreError::corrupt(what()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the right failure in a test
+
+    use super::*;
+    use crate::NewEvent;
+
+    async fn open() -> (SqliteBackend, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = SqliteBackend::open(&dir.path().join("p.db")).await.unwrap();
+        (backend, dir)
+    }
+
+    #[tokio::test]
+    async fn a_write_sent_to_the_reader_pool_fails_instead_of_taking_the_lock() {
+        let (backend, _dir) = open().await;
+        let err = sqlx::query("DELETE FROM events")
+            .execute(&backend.db.read)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("readonly"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn many_concurrent_writers_all_commit_in_one_queue() {
+        let (backend, _dir) = open().await;
+        let backend = std::sync::Arc::new(backend);
+        let mut writers = tokio::task::JoinSet::new();
+        for n in 0..200 {
+            let backend = backend.clone();
+            writers.spawn(async move {
+                backend
+                    .events()
+                    .append(NewEvent {
+                        account_id: None,
+                        kind: "test.write".into(),
+                        payload: serde_json::json!({ "n": n }),
+                    })
+                    .await
+            });
+        }
+        while let Some(written) = writers.join_next().await {
+            written.unwrap().unwrap();
+        }
+        let stored = backend.events().list_after(0, 1000, None).await.unwrap();
+        assert_eq!(stored.len(), 200);
+    }
 }

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use postern_vault::Sealed;
 use sqlx::types::Json;
-use sqlx::{SqliteConnection, SqliteExecutor, SqlitePool};
+use sqlx::{SqliteConnection, SqliteExecutor};
 
 use super::authorizations::{FlowsOf, delete_flows};
 use super::secrets::{delete_owner_secrets, put_secret};
@@ -35,12 +35,12 @@ macro_rules! select_apps {
 }
 
 pub(super) struct SqliteOAuthApps {
-    pool: SqlitePool,
+    db: super::Pools,
 }
 
 impl SqliteOAuthApps {
-    pub(super) fn new(pool: SqlitePool) -> Self {
-        SqliteOAuthApps { pool }
+    pub(super) fn new(db: super::Pools) -> Self {
+        SqliteOAuthApps { db }
     }
 }
 
@@ -182,7 +182,7 @@ impl OAuthApps for SqliteOAuthApps {
         new: NewOAuthApp,
         client_secret: Option<&Sealed>,
     ) -> Result<OAuthApp, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.db).await?;
         insert_app(&mut tx, &new, to_millis(Utc::now())).await?;
         if let Some(sealed) = client_secret {
             put_secret(&mut *tx, &new.id.client_secret_ref(), sealed).await?;
@@ -196,18 +196,18 @@ impl OAuthApps for SqliteOAuthApps {
     }
 
     async fn get(&self, id: &AppId) -> Result<Option<OAuthApp>, StoreError> {
-        fetch_app(&self.pool, id).await
+        fetch_app(&self.db.read, id).await
     }
 
     async fn list(&self) -> Result<Vec<OAuthApp>, StoreError> {
         let rows: Vec<AppRow> = sqlx::query_as(select_apps!("ORDER BY created_at, id"))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db.read)
             .await?;
         rows.into_iter().map(AppRow::into_app).collect()
     }
 
     async fn delete(&self, id: &AppId) -> Result<bool, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.db).await?;
         let users = count_accounts_of(&mut tx, id).await?;
         if users > 0 {
             return Err(StoreError::InUse {
@@ -240,7 +240,7 @@ impl OAuthApps for SqliteOAuthApps {
         .bind(last_error.map(str::to_owned))
         .bind(to_millis(Utc::now()))
         .bind(id.as_str().to_owned())
-        .execute(&self.pool)
+        .execute(&self.db.write)
         .await?;
         Ok(result.rows_affected() == 1)
     }

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 use sqlx::types::Json;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor};
 
 use super::events::insert_event;
 use super::{
@@ -43,14 +43,14 @@ macro_rules! select_items {
 }
 
 pub(super) struct SqliteOutbox {
-    pool: SqlitePool,
+    db: super::Pools,
     /// Woken after a commit that appended events (see `EventSignal`).
     appended: super::events::EventSignal,
 }
 
 impl SqliteOutbox {
-    pub(super) fn new(pool: SqlitePool, appended: super::events::EventSignal) -> Self {
-        SqliteOutbox { pool, appended }
+    pub(super) fn new(db: super::Pools, appended: super::events::EventSignal) -> Self {
+        SqliteOutbox { db, appended }
     }
 }
 
@@ -283,7 +283,7 @@ impl SqliteOutbox {
         lease: &OutboxLease,
         finish: Finish<'_>,
     ) -> Result<Option<OutboxItem>, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.db).await?;
         let now = Utc::now();
         let updated = update_finished(&mut tx, lease, &finish, now).await?;
         if !updated {
@@ -355,7 +355,7 @@ fn outcome_event(kind: &str, item: &OutboxItem) -> NewEvent {
 #[async_trait]
 impl Outbox for SqliteOutbox {
     async fn enqueue(&self, new: NewOutboxItem) -> Result<Enqueued, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.db).await?;
         let now = Utc::now();
         if let Some(key) = &new.idempotency_key
             && let Some(existing) = item_with_key(&mut tx, &new.account_id, key).await?
@@ -378,7 +378,7 @@ impl Outbox for SqliteOutbox {
         lease: Duration,
     ) -> Result<Vec<ClaimedOutboxItem>, StoreError> {
         let expires_at = now + TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX);
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.db).await?;
         let ids = claimable_ids(&mut tx, to_millis(now), limit).await?;
         let mut claimed = Vec::with_capacity(ids.len());
         for id in ids {
@@ -456,7 +456,7 @@ impl Outbox for SqliteOutbox {
     }
 
     async fn cancel(&self, id: &OutboxId) -> Result<OutboxCancel, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.db).await?;
         let Some(item) = fetch_item(&mut *tx, id).await? else {
             return Ok(OutboxCancel::NotFound);
         };
@@ -474,11 +474,11 @@ impl Outbox for SqliteOutbox {
     }
 
     async fn get(&self, id: &OutboxId) -> Result<Option<OutboxItem>, StoreError> {
-        fetch_item(&self.pool, id).await
+        fetch_item(&self.db.read, id).await
     }
 
     async fn raw(&self, id: &OutboxId) -> Result<Option<Vec<u8>>, StoreError> {
-        fetch_raw(&self.pool, id).await
+        fetch_raw(&self.db.read, id).await
     }
 
     async fn list(&self, query: &OutboxQuery) -> Result<Vec<OutboxItem>, StoreError> {
@@ -495,7 +495,7 @@ impl Outbox for SqliteOutbox {
         }
         sql.push(" ORDER BY id DESC LIMIT ")
             .push_bind(i64::from(query.limit));
-        let rows: Vec<ItemRow> = sql.build_query_as().fetch_all(&self.pool).await?;
+        let rows: Vec<ItemRow> = sql.build_query_as().fetch_all(&self.db.read).await?;
         rows.into_iter().map(ItemRow::into_item).collect()
     }
 }

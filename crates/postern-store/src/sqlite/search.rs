@@ -12,7 +12,7 @@
 use async_trait::async_trait;
 use mail_parser::MessageParser;
 use sqlx::types::Json;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::{MAX_SEARCH_RESULTS, MessageId, Search, SearchHit, SearchQuery, StoreError};
 
@@ -22,12 +22,12 @@ const MAX_INDEXED_BODY: usize = 256 * 1024;
 
 /// The [`Search`] repository over the shared pool.
 pub(crate) struct SqliteSearch {
-    pool: SqlitePool,
+    db: super::Pools,
 }
 
 impl SqliteSearch {
-    pub(crate) fn new(pool: SqlitePool) -> Self {
-        SqliteSearch { pool }
+    pub(crate) fn new(db: super::Pools) -> Self {
+        SqliteSearch { db }
     }
 }
 
@@ -128,7 +128,7 @@ impl Search for SqliteSearch {
         .bind(accounts.clone())
         .bind(accounts)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db.read)
         .await?;
         Ok(rows
             .into_iter()

@@ -10,18 +10,18 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use postern_vault::Sealed;
-use sqlx::{SqliteExecutor, SqlitePool};
+use sqlx::SqliteExecutor;
 
 use super::{is_foreign_key_violation, to_count, to_millis};
 use crate::{SecretRef, Secrets, StoreError};
 
 pub(super) struct SqliteSecrets {
-    pool: SqlitePool,
+    db: super::Pools,
 }
 
 impl SqliteSecrets {
-    pub(super) fn new(pool: SqlitePool) -> Self {
-        SqliteSecrets { pool }
+    pub(super) fn new(db: super::Pools) -> Self {
+        SqliteSecrets { db }
     }
 }
 
@@ -97,7 +97,7 @@ pub(super) async fn delete_owner_secrets<'e>(
 #[async_trait]
 impl Secrets for SqliteSecrets {
     async fn put(&self, secret: &SecretRef, sealed: &Sealed) -> Result<(), StoreError> {
-        put_secret(&self.pool, secret, sealed).await
+        put_secret(&self.db.write, secret, sealed).await
     }
 
     async fn get(&self, secret: &SecretRef) -> Result<Option<Sealed>, StoreError> {
@@ -107,18 +107,18 @@ impl Secrets for SqliteSecrets {
         .bind(secret.owner_kind.clone())
         .bind(secret.owner_id.clone())
         .bind(secret.name.clone())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db.read)
         .await?;
         bytes.map(|bytes| decode_sealed(bytes, secret)).transpose()
     }
 
     async fn delete_owner(&self, owner_kind: &str, owner_id: &str) -> Result<u64, StoreError> {
-        delete_owner_secrets(&self.pool, owner_kind, owner_id).await
+        delete_owner_secrets(&self.db.write, owner_kind, owner_id).await
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM secrets")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.db.read)
             .await?;
         to_count(count, "secret count")
     }

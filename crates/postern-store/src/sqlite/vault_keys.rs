@@ -10,23 +10,23 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use postern_vault::{KeyId, WrappedKey};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{Sqlite, Transaction};
 
 use super::secrets::decode_sealed;
 use super::to_millis;
 use crate::{Reseal, RotationReport, SecretRef, StoreError, StoredKey, VaultKeys};
 
 pub(super) struct SqliteVaultKeys {
-    pool: SqlitePool,
+    db: super::Pools,
 }
 
 impl SqliteVaultKeys {
-    pub(super) fn new(pool: SqlitePool) -> Self {
-        SqliteVaultKeys { pool }
+    pub(super) fn new(db: super::Pools) -> Self {
+        SqliteVaultKeys { db }
     }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        super::begin_write(&self.pool).await
+        super::begin_write(&self.db).await
     }
 }
 
@@ -56,7 +56,7 @@ impl VaultKeys for SqliteVaultKeys {
     async fn list(&self) -> Result<Vec<StoredKey>, StoreError> {
         let rows: Vec<KeyRow> =
             sqlx::query_as("SELECT id, wrapped, active FROM vault_keys ORDER BY id")
-                .fetch_all(&self.pool)
+                .fetch_all(&self.db.read)
                 .await?;
         rows.into_iter()
             .map(|row| {
@@ -137,7 +137,7 @@ impl VaultKeys for SqliteVaultKeys {
 
     async fn next_key_id(&self) -> Result<KeyId, StoreError> {
         let highest: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM vault_keys")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.db.read)
             .await?;
         let next = key_id_from_db(highest)?
             .0

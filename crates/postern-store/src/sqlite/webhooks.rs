@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use postern_vault::Sealed;
 use sqlx::types::Json;
-use sqlx::{SqliteConnection, SqliteExecutor, SqlitePool};
+use sqlx::{SqliteConnection, SqliteExecutor};
 
 use super::secrets::{delete_owner_secrets, put_secret};
 use super::{begin_write, decode_json, from_millis, from_optional_millis, parse_stored, to_millis};
@@ -57,12 +57,12 @@ macro_rules! delivery_columns {
 }
 
 pub(super) struct SqliteWebhooks {
-    pool: SqlitePool,
+    db: super::Pools,
 }
 
 impl SqliteWebhooks {
-    pub(super) fn new(pool: SqlitePool) -> Self {
-        SqliteWebhooks { pool }
+    pub(super) fn new(db: super::Pools) -> Self {
+        SqliteWebhooks { db }
     }
 }
 
@@ -296,7 +296,7 @@ async fn record_one(
 #[async_trait]
 impl Webhooks for SqliteWebhooks {
     async fn create(&self, new: NewWebhook, secret: &Sealed) -> Result<Webhook, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.db).await?;
         insert_webhook(&mut tx, &new, to_millis(Utc::now())).await?;
         put_secret(&mut *tx, &new.id.signing_secret_ref(), secret).await?;
         let webhook = fetch_webhook(&mut *tx, &new.id)
@@ -307,12 +307,12 @@ impl Webhooks for SqliteWebhooks {
     }
 
     async fn get(&self, id: &WebhookId) -> Result<Option<Webhook>, StoreError> {
-        fetch_webhook(&self.pool, id).await
+        fetch_webhook(&self.db.read, id).await
     }
 
     async fn list(&self) -> Result<Vec<Webhook>, StoreError> {
         let rows: Vec<WebhookRow> = sqlx::query_as(select_webhooks!("ORDER BY created_at, id"))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db.read)
             .await?;
         rows.into_iter().map(WebhookRow::into_webhook).collect()
     }
@@ -323,7 +323,7 @@ impl Webhooks for SqliteWebhooks {
         change: WebhookChange,
         secret: Option<&Sealed>,
     ) -> Result<Option<Webhook>, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.db).await?;
         let Some(current) = fetch_webhook(&mut *tx, id).await? else {
             return Ok(None);
         };
@@ -337,7 +337,7 @@ impl Webhooks for SqliteWebhooks {
     }
 
     async fn delete(&self, id: &WebhookId) -> Result<bool, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.db).await?;
         delete_owner_secrets(&mut *tx, WEBHOOK_OWNER, id.as_str()).await?;
         // Its deliveries go with it (ON DELETE CASCADE).
         let deleted = sqlx::query("DELETE FROM webhooks WHERE id = ?")
@@ -357,7 +357,7 @@ impl Webhooks for SqliteWebhooks {
         matched: &[Event],
     ) -> Result<EnqueueOutcome, StoreError> {
         debug_assert!(matched.iter().all(|e| e.id > after && e.id <= up_to));
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.db).await?;
         let cursor: Option<i64> = sqlx::query_scalar("SELECT cursor FROM webhooks WHERE id = ?")
             .bind(id.as_str().to_owned())
             .fetch_optional(&mut *tx)
@@ -406,7 +406,7 @@ impl Webhooks for SqliteWebhooks {
         .bind(id.as_str().to_owned())
         .bind(to_millis(now))
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db.read)
         .await?;
         rows.into_iter().map(DueRow::into_due).collect()
     }
@@ -422,13 +422,13 @@ impl Webhooks for SqliteWebhooks {
         )
         .bind(id.as_str().to_owned())
         .bind(to_millis(now))
-        .fetch_one(&self.pool)
+        .fetch_one(&self.db.read)
         .await?;
         from_optional_millis(at, || format!("next retry of webhook {id}"))
     }
 
     async fn record_attempts(&self, attempts: &[AttemptRecord]) -> Result<u64, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.db).await?;
         let mut changed = 0;
         for attempt in attempts {
             changed += record_one(&mut tx, attempt).await?;
@@ -452,7 +452,7 @@ impl Webhooks for SqliteWebhooks {
         .bind(id.as_str().to_owned())
         .bind(before.map_or(i64::MAX, |before| before.0))
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db.read)
         .await?;
         rows.into_iter().map(DeliveryRow::into_delivery).collect()
     }
@@ -464,7 +464,7 @@ impl Webhooks for SqliteWebhooks {
             " FROM webhook_deliveries d WHERE d.id = ?"
         ))
         .bind(id.as_str().to_owned())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db.read)
         .await?;
         row.map(DeliveryRow::into_delivery).transpose()
     }
@@ -485,7 +485,7 @@ impl Webhooks for SqliteWebhooks {
         .bind(now)
         .bind(delivery.as_str().to_owned())
         .bind(webhook.as_str().to_owned())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db.write)
         .await?;
         row.map(DeliveryRow::into_delivery).transpose()
     }
