@@ -102,6 +102,15 @@ impl Postern {
         request.send().await.unwrap()
     }
 
+    /// SIGKILL, as a crash or an OOM kill would end it: nothing is flushed, nothing shut down.
+    pub async fn kill_hard(mut self) {
+        self.child.start_kill().unwrap();
+        tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("postern did not die within 10 s of SIGKILL")
+            .unwrap();
+    }
+
     /// SIGTERM, wait for a clean exit, and return everything the server logged.
     pub async fn stop(mut self) -> String {
         let pid = nix::unistd::Pid::from_raw(self.child.id().unwrap() as i32);
