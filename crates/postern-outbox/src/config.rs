@@ -40,7 +40,8 @@ pub struct OutboxConfig {
     pub ehlo_name: Option<String>,
     /// How long an authenticated connection may wait in the pool for the account's next message.
     pub pool_idle_timeout: Duration,
-    /// Idle connections kept per account.
+    /// Idle connections kept per account. Keep it at `workers`: with fewer, a burst to one
+    /// account drops the extra connections at check-in and logs in again for the next message.
     pub pool_max_idle: usize,
     /// Whether sent messages are also appended to the account's Sent mailbox.
     pub sent_copy: SentCopy,
@@ -61,7 +62,7 @@ impl Default for OutboxConfig {
             timeouts: SmtpTimeouts::default(),
             ehlo_name: None,
             pool_idle_timeout: Duration::from_secs(60),
-            pool_max_idle: 2,
+            pool_max_idle: 4,
             sent_copy: SentCopy::Auto,
         }
     }

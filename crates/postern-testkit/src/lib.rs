@@ -9,6 +9,7 @@
 //!   Google's and Microsoft's (expiry, rotation, `invalid_grant`, error JSON, device flow, introspection).
 //! - [`smtp_sink`] receives what Dovecot's submission service relays, for assertions.
 //! - [`mailgen`] makes realistic messages and fills mailboxes fast (LMTP, MULTIAPPEND).
+//! - [`proxy`] sits between a client and a real server to cut, refuse or hold its connections.
 //! - [`tls`] issues a throw-away CA and server certificate, so clients verify TLS for real.
 //! - [`browser`] loads Postern's pages in headless Chromium, as a user's browser would.
 //!
@@ -19,5 +20,6 @@ pub mod browser;
 pub mod dovecot;
 pub mod mailgen;
 pub mod oauth_provider;
+pub mod proxy;
 pub mod smtp_sink;
 pub mod tls;

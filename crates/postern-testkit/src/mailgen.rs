@@ -210,6 +210,50 @@ impl MailGen {
             .collect()
     }
 
+    /// One message carrying `data` as the attachment `file_name` (`content_type`) after a short
+    /// text part: for size tests (a 30 MB file), where the random attachments are too small.
+    pub fn message_with_attachment(
+        &mut self,
+        file_name: &str,
+        content_type: &str,
+        data: Vec<u8>,
+    ) -> GeneratedMessage {
+        self.sequence += 1;
+        self.clock += 60;
+        let from = self.person();
+        let subject = format!("{file_name} attached");
+        let message_id = format!("{}.attached@{}", self.sequence, address_domain(&from.1));
+        let body = MimePart::new(
+            self.multipart("mixed"),
+            vec![
+                MimePart::new("text/plain", format!("Hi,\n\n{file_name} is attached.\n")),
+                MimePart::new(content_type.to_owned(), data).attachment(file_name.to_owned()),
+            ],
+        );
+        let builder = MessageBuilder::new()
+            .from(from.clone())
+            .to(self.owner.clone())
+            .subject(subject.clone())
+            .date(self.clock)
+            .message_id(message_id.clone())
+            .body(body);
+        let mut raw = Vec::new();
+        // Writing into a Vec cannot fail; keep the message empty rather than panic if it ever did.
+        let _ = builder.write_to(&mut raw);
+        GeneratedMessage {
+            message_id,
+            subject,
+            from: from.1,
+            to: vec![self.owner.clone()],
+            cc: Vec::new(),
+            date: self.clock,
+            in_reply_to: None,
+            references: Vec::new(),
+            attachment: Some(file_name.to_owned()),
+            raw,
+        }
+    }
+
     fn build(
         &mut self,
         subject: String,
@@ -535,6 +579,39 @@ impl ImapAppender {
         Ok(messages.len())
     }
 
+    /// Deletes `mailbox` and every message in it.
+    pub async fn delete_mailbox(&mut self, mailbox: &str) -> Result<(), HarnessError> {
+        self.command("DELETE", &format!("DELETE {}", quoted(mailbox)))
+            .await
+            .map(drop)
+    }
+
+    /// Every UID in `mailbox`, ascending, as the server sees it now (`EXAMINE`, so nothing is
+    /// marked seen, then `UID SEARCH ALL`).
+    pub async fn uids(&mut self, mailbox: &str) -> Result<Vec<u32>, HarnessError> {
+        self.command("EXAMINE", &format!("EXAMINE {}", quoted(mailbox)))
+            .await?;
+        let tag = self.tag();
+        self.conn
+            .write(format!("{tag} UID SEARCH ALL\r\n").as_bytes())
+            .await?;
+        let mut uids = Vec::new();
+        loop {
+            let line = self.conn.read_line().await?;
+            if let Some(found) = line.strip_prefix("* SEARCH") {
+                let parsed: Result<Vec<u32>, _> =
+                    found.split_whitespace().map(str::parse).collect();
+                uids.extend(parsed.map_err(|_| self.conn.unexpected("UID SEARCH", line.clone()))?);
+            } else if let Some(status) = line.strip_prefix(&format!("{tag} ")) {
+                if !status.starts_with("OK") {
+                    return Err(self.conn.unexpected("UID SEARCH", line));
+                }
+                uids.sort_unstable();
+                return Ok(uids);
+            }
+        }
+    }
+
     /// Logs out and closes the connection.
     pub async fn logout(mut self) -> Result<(), HarnessError> {
         self.command("LOGOUT", "LOGOUT").await.map(drop)
@@ -706,6 +783,21 @@ mod tests {
         assert!(raw.contains("multipart/mixed"), "{raw}");
         assert!(raw.contains("Content-Disposition: attachment"), "{raw}");
         assert!(messages.iter().any(|m| text(m).contains("text/html")));
+    }
+
+    #[test]
+    fn a_given_attachment_is_carried_whole() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let message = MailGen::new(4, "owner@example.test").message_with_attachment(
+            "big.bin",
+            "application/octet-stream",
+            data.clone(),
+        );
+        let raw = text(&message);
+        assert!(raw.contains("filename=\"big.bin\""), "{}", &raw[..600]);
+        assert!(raw.contains("Content-Transfer-Encoding: base64"));
+        assert!(raw.len() > data.len() * 4 / 3, "{}", raw.len());
+        assert_eq!(message.attachment.as_deref(), Some("big.bin"));
     }
 
     #[test]

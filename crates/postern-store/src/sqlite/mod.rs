@@ -228,6 +228,9 @@ async fn connect_writer(path: &Path) -> Result<SqlitePool, StoreError> {
         .pragma("secure_delete", "ON");
     SqlitePoolOptions::new()
         .max_connections(1)
+        // A file on this machine does not hang up: pinging before each use only adds a round
+        // trip to the connection's thread.
+        .test_before_acquire(false)
         // A burst of writers queues here; the wait is bounded by the work ahead, not a lock.
         .acquire_timeout(WRITE_QUEUE_TIMEOUT)
         .connect_with(options)
@@ -244,6 +247,7 @@ async fn connect_readers(path: &Path) -> Result<SqlitePool, StoreError> {
         .busy_timeout(BUSY_TIMEOUT);
     SqlitePoolOptions::new()
         .max_connections(READ_CONNECTIONS)
+        .test_before_acquire(false)
         .connect_with(options)
         .await
         .map_err(|err| open_error(path, err))

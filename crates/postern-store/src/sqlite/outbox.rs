@@ -3,42 +3,44 @@
 //! Purpose: the SQL for the `outbox` table, its leases and the events its outcomes append.
 //! Non-goal: choosing what is due beyond "due now, oldest first"; rate limits and back-off are the
 //! worker's.
-//! Key decision: every state change runs in one `BEGIN IMMEDIATE` transaction and matches the
-//! row on `status = 'sending' AND lease_id = ?`, so two workers can never both finish one claim,
-//! and a claim is the select and the update together (SQLite has one writer: no `SKIP LOCKED`
-//! is needed).
+//! Key decision: each frequent state change is one statement (enqueue without a key, claim, end of
+//! a lease), because SQLite has one writer and a multi-step transaction holds the write lock
+//! across round trips while every other write waits. Ending a lease matches the row on
+//! `status = 'sending' AND lease_id = ?`, so two workers can never both finish one claim; a claim
+//! is the select and the update together (one writer: no `SKIP LOCKED` is needed); the outcome
+//! event comes from the `outbox_outcome_event` trigger, atomic with the status change.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
-use serde_json::json;
 use sqlx::types::Json;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor};
 
-use super::events::insert_event;
 use super::{
     begin_write, decode_json, from_millis, from_optional_millis, is_foreign_key_violation,
     parse_stored, to_count, to_millis,
 };
-use crate::outbox::{EVENT_MESSAGE_FAILED, EVENT_MESSAGE_SENT, IDEMPOTENCY_WINDOW};
+use crate::outbox::IDEMPOTENCY_WINDOW;
 use crate::{
-    AccountId, ClaimedOutboxItem, Enqueued, NewEvent, NewOutboxItem, Outbox, OutboxCancel,
-    OutboxId, OutboxItem, OutboxLease, OutboxQuery, OutboxStatus, RecipientResult, SmtpEnvelope,
-    StoreError,
+    AccountId, ClaimedOutboxItem, Enqueued, NewOutboxItem, Outbox, OutboxCancel, OutboxId,
+    OutboxItem, OutboxLease, OutboxQuery, OutboxStatus, RecipientResult, SmtpEnvelope, StoreError,
 };
 
-/// `SELECT <every column of an OutboxItem> FROM outbox <tail>`, as one static string; the
-/// message bytes are read only where they are needed.
+/// Every column of an [`OutboxItem`], for a `SELECT` or a `RETURNING` clause; the message bytes
+/// are read only where they are needed.
+macro_rules! item_columns {
+    () => {
+        "id, account_id, status, envelope_from, envelope_to, message_id, \
+         length(raw) AS size, send_at, attempts, next_attempt_at, lease_expires_at, \
+         last_error, recipients, idempotency_key, sent_at, created_at, updated_at"
+    };
+}
+
+/// `SELECT <every column of an OutboxItem> FROM outbox <tail>`, as one static string.
 macro_rules! select_items {
     ($tail:literal) => {
-        concat!(
-            "SELECT id, account_id, status, envelope_from, envelope_to, message_id, \
-             length(raw) AS size, send_at, attempts, next_attempt_at, lease_expires_at, \
-             last_error, recipients, idempotency_key, sent_at, created_at, updated_at \
-             FROM outbox ",
-            $tail
-        )
+        concat!("SELECT ", item_columns!(), " FROM outbox ", $tail)
     };
 }
 
@@ -151,11 +153,12 @@ async fn retire_key(conn: &mut SqliteConnection, id: &OutboxId) -> Result<(), St
     Ok(())
 }
 
+/// Inserts a queued item and returns it as stored.
 async fn insert_item(
-    conn: &mut SqliteConnection,
+    executor: impl SqliteExecutor<'_>,
     new: &NewOutboxItem,
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<OutboxItem, StoreError> {
     let pending: Vec<RecipientResult> = new
         .envelope
         .recipients
@@ -163,11 +166,12 @@ async fn insert_item(
         .map(RecipientResult::pending)
         .collect();
     let send_at = to_millis(new.send_at);
-    let result = sqlx::query(
+    let result: Result<ItemRow, _> = sqlx::query_as(concat!(
         "INSERT INTO outbox (id, account_id, status, raw, envelope_from, envelope_to, message_id, \
          send_at, attempts, next_attempt_at, recipients, idempotency_key, created_at, updated_at) \
-         VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
-    )
+         VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?) RETURNING ",
+        item_columns!()
+    ))
     .bind(new.id.as_str().to_owned())
     .bind(new.account_id.as_str().to_owned())
     .bind(new.raw.clone())
@@ -180,10 +184,10 @@ async fn insert_item(
     .bind(new.idempotency_key.clone())
     .bind(now)
     .bind(now)
-    .execute(conn)
+    .fetch_one(executor)
     .await;
     match result {
-        Ok(_) => Ok(()),
+        Ok(row) => row.into_item(),
         Err(err) if is_foreign_key_violation(&err) => {
             Err(StoreError::not_found(format!("account {}", new.account_id)))
         }
@@ -191,67 +195,48 @@ async fn insert_item(
     }
 }
 
-/// Ids to claim: lapsed leases first (their worker died), then due queued items.
-async fn claimable_ids(
-    conn: &mut SqliteConnection,
-    now: i64,
-    limit: u32,
-) -> Result<Vec<String>, StoreError> {
-    let mut ids: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM outbox WHERE status = 'sending' AND lease_expires_at <= ? \
-         ORDER BY lease_expires_at, id LIMIT ?",
-    )
-    .bind(now)
-    .bind(i64::from(limit))
-    .fetch_all(&mut *conn)
-    .await?;
-    let remaining = i64::from(limit) - i64::try_from(ids.len()).unwrap_or(i64::MAX);
-    if remaining > 0 {
-        let due: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= ? \
-             ORDER BY next_attempt_at, id LIMIT ?",
-        )
-        .bind(now)
-        .bind(remaining)
-        .fetch_all(&mut *conn)
-        .await?;
-        ids.extend(due);
-    }
-    Ok(ids)
+/// One `outbox` row with its message bytes, as a claim returns it.
+#[derive(sqlx::FromRow)]
+struct ClaimedRow {
+    #[sqlx(flatten)]
+    item: ItemRow,
+    raw: Vec<u8>,
 }
 
-/// Puts one item under a new lease and returns it with its bytes.
-async fn claim_one(
-    conn: &mut SqliteConnection,
-    id: String,
+/// Puts up to `limit` items under one new lease in a single statement (lapsed leases first:
+/// their worker died; then due queued items, oldest first) and returns them with their bytes,
+/// in the order they became due.
+async fn claim_rows(
+    executor: impl SqliteExecutor<'_>,
     now: i64,
-    expires_at: DateTime<Utc>,
-) -> Result<ClaimedOutboxItem, StoreError> {
-    let lease_id = uuid::Uuid::new_v4().simple().to_string();
-    sqlx::query(
-        "UPDATE outbox SET status = 'sending', lease_id = ?, lease_expires_at = ?, \
-         attempts = attempts + 1, updated_at = ? WHERE id = ?",
-    )
-    .bind(lease_id.clone())
-    .bind(to_millis(expires_at))
+    limit: u32,
+    lease_id: &str,
+    expires_at: i64,
+) -> Result<Vec<ClaimedRow>, StoreError> {
+    let mut rows: Vec<ClaimedRow> = sqlx::query_as(concat!(
+        "UPDATE outbox SET status = 'sending', lease_id = ?1, lease_expires_at = ?2, \
+         attempts = attempts + 1, updated_at = ?3 \
+         WHERE id IN (SELECT id FROM ( \
+             SELECT id, 0 AS lapsed_last, lease_expires_at AS since FROM outbox \
+                 WHERE status = 'sending' AND lease_expires_at <= ?3 \
+             UNION ALL \
+             SELECT id, 1, next_attempt_at FROM outbox \
+                 WHERE status = 'queued' AND next_attempt_at <= ?3) \
+           ORDER BY lapsed_last, since, id LIMIT ?4) \
+         RETURNING ",
+        item_columns!(),
+        ", raw"
+    ))
+    .bind(lease_id)
+    .bind(expires_at)
     .bind(now)
-    .bind(id.clone())
-    .execute(&mut *conn)
+    .bind(i64::from(limit))
+    .fetch_all(executor)
     .await?;
-    let item_id: OutboxId = parse_stored(&id, || format!("outbox.id of item {id}"))?;
-    let item = fetch_existing_item(&mut *conn, &item_id).await?;
-    let raw = fetch_raw(&mut *conn, &item_id)
-        .await?
-        .ok_or_else(|| StoreError::not_found(format!("outbox item {id}")))?;
-    Ok(ClaimedOutboxItem {
-        item,
-        raw,
-        lease: OutboxLease {
-            item_id,
-            lease_id,
-            expires_at,
-        },
-    })
+    rows.sort_by(|a, b| {
+        (a.item.next_attempt_at, &a.item.id).cmp(&(b.item.next_attempt_at, &b.item.id))
+    });
+    Ok(rows)
 }
 
 async fn fetch_raw<'e>(
@@ -272,8 +257,6 @@ struct Finish<'a> {
     recipients: Option<Vec<RecipientResult>>,
     /// Whether the claim counts as an attempt (false for [`Outbox::release`]).
     counts: bool,
-    /// The event kind to append, if the outcome is announced.
-    event: Option<&'static str>,
 }
 
 impl SqliteOutbox {
@@ -283,38 +266,37 @@ impl SqliteOutbox {
         lease: &OutboxLease,
         finish: Finish<'_>,
     ) -> Result<Option<OutboxItem>, StoreError> {
-        let mut tx = begin_write(&self.db).await?;
-        let now = Utc::now();
-        let updated = update_finished(&mut tx, lease, &finish, now).await?;
-        if !updated {
-            return Ok(None);
+        // One statement: the `outbox_outcome_event` trigger appends `message.sent` /
+        // `message.failed` with it, atomically.
+        let item = update_finished(&self.db.write, lease, &finish, Utc::now()).await?;
+        if item
+            .as_ref()
+            .is_some_and(|item| matches!(item.status, OutboxStatus::Sent | OutboxStatus::Failed))
+        {
+            self.appended.notify_waiters();
         }
-        let item = fetch_existing_item(&mut *tx, &lease.item_id).await?;
-        if let Some(kind) = finish.event {
-            insert_event(&mut *tx, outcome_event(kind, &item)).await?;
-        }
-        tx.commit().await?;
-        self.appended.notify_waiters();
-        Ok(Some(item))
+        Ok(item)
     }
 }
 
+/// Ends the lease as `finish` says; the item as it now stands, `None` when the lease was lost.
 async fn update_finished(
-    conn: &mut SqliteConnection,
+    executor: impl SqliteExecutor<'_>,
     lease: &OutboxLease,
     finish: &Finish<'_>,
     now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
+) -> Result<Option<OutboxItem>, StoreError> {
     let sent_at = (finish.status == OutboxStatus::Sent).then(|| to_millis(now));
-    let result = sqlx::query(
+    let row: Option<ItemRow> = sqlx::query_as(concat!(
         "UPDATE outbox SET status = ?, lease_id = NULL, lease_expires_at = NULL, \
          next_attempt_at = COALESCE(?, next_attempt_at), \
          last_error = CASE WHEN ? THEN ? ELSE last_error END, \
          recipients = COALESCE(?, recipients), \
          attempts = CASE WHEN ? THEN attempts ELSE max(attempts - 1, 0) END, \
          sent_at = COALESCE(?, sent_at), updated_at = ? \
-         WHERE id = ? AND status = 'sending' AND lease_id = ?",
-    )
+         WHERE id = ? AND status = 'sending' AND lease_id = ? RETURNING ",
+        item_columns!()
+    ))
     .bind(finish.status.as_str())
     .bind(finish.next_attempt_at.map(to_millis))
     .bind(finish.status != OutboxStatus::Queued || finish.error.is_some())
@@ -325,48 +307,28 @@ async fn update_finished(
     .bind(to_millis(now))
     .bind(lease.item_id.as_str().to_owned())
     .bind(lease.lease_id.clone())
-    .execute(conn)
+    .fetch_optional(executor)
     .await?;
-    Ok(result.rows_affected() == 1)
-}
-
-/// The `message.sent` / `message.failed` event of an item as it now stands.
-fn outcome_event(kind: &str, item: &OutboxItem) -> NewEvent {
-    let mut payload = json!({
-        "outbox_id": item.id.to_string(),
-        "account_id": item.account_id.to_string(),
-        "message_id": item.message_id,
-        "status": item.status.as_str(),
-        "attempts": item.attempts,
-        "recipients": item.recipients,
-    });
-    if item.status == OutboxStatus::Failed
-        && let Some(object) = payload.as_object_mut()
-    {
-        object.insert("error".into(), item.last_error.clone().into());
-    }
-    NewEvent {
-        account_id: Some(item.account_id.to_string()),
-        kind: kind.to_owned(),
-        payload,
-    }
+    row.map(ItemRow::into_item).transpose()
 }
 
 #[async_trait]
 impl Outbox for SqliteOutbox {
     async fn enqueue(&self, new: NewOutboxItem) -> Result<Enqueued, StoreError> {
-        let mut tx = begin_write(&self.db).await?;
         let now = Utc::now();
-        if let Some(key) = &new.idempotency_key
-            && let Some(existing) = item_with_key(&mut tx, &new.account_id, key).await?
-        {
+        let Some(key) = &new.idempotency_key else {
+            // One statement: no transaction needed around it.
+            let item = insert_item(&self.db.write, &new, to_millis(now)).await?;
+            return Ok(Enqueued::Created(item));
+        };
+        let mut tx = begin_write(&self.db).await?;
+        if let Some(existing) = item_with_key(&mut tx, &new.account_id, key).await? {
             if now - existing.created_at < IDEMPOTENCY_WINDOW {
                 return Ok(Enqueued::Existing(existing));
             }
             retire_key(&mut tx, &existing.id).await?;
         }
-        insert_item(&mut tx, &new, to_millis(now)).await?;
-        let item = fetch_existing_item(&mut *tx, &new.id).await?;
+        let item = insert_item(&mut *tx, &new, to_millis(now)).await?;
         tx.commit().await?;
         Ok(Enqueued::Created(item))
     }
@@ -378,14 +340,30 @@ impl Outbox for SqliteOutbox {
         lease: Duration,
     ) -> Result<Vec<ClaimedOutboxItem>, StoreError> {
         let expires_at = now + TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX);
-        let mut tx = begin_write(&self.db).await?;
-        let ids = claimable_ids(&mut tx, to_millis(now), limit).await?;
-        let mut claimed = Vec::with_capacity(ids.len());
-        for id in ids {
-            claimed.push(claim_one(&mut tx, id, to_millis(now), expires_at).await?);
-        }
-        tx.commit().await?;
-        Ok(claimed)
+        let lease_id = uuid::Uuid::new_v4().simple().to_string();
+        let rows = claim_rows(
+            &self.db.write,
+            to_millis(now),
+            limit,
+            &lease_id,
+            to_millis(expires_at),
+        )
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let item = row.item.into_item()?;
+                let lease = OutboxLease {
+                    item_id: item.id.clone(),
+                    lease_id: lease_id.clone(),
+                    expires_at,
+                };
+                Ok(ClaimedOutboxItem {
+                    item,
+                    raw: row.raw,
+                    lease,
+                })
+            })
+            .collect()
     }
 
     async fn mark_sent(
@@ -399,7 +377,6 @@ impl Outbox for SqliteOutbox {
             error: None,
             recipients: Some(recipients),
             counts: true,
-            event: Some(EVENT_MESSAGE_SENT),
         };
         self.finish(lease, finish).await
     }
@@ -417,7 +394,6 @@ impl Outbox for SqliteOutbox {
             error: Some(error),
             recipients: Some(recipients),
             counts: true,
-            event: None,
         };
         self.finish(lease, finish).await
     }
@@ -434,7 +410,6 @@ impl Outbox for SqliteOutbox {
             error: Some(error),
             recipients: Some(recipients),
             counts: true,
-            event: Some(EVENT_MESSAGE_FAILED),
         };
         self.finish(lease, finish).await
     }
@@ -450,7 +425,6 @@ impl Outbox for SqliteOutbox {
             error: None,
             recipients: None,
             counts: false,
-            event: None,
         };
         self.finish(lease, finish).await
     }

@@ -11,6 +11,7 @@ mod oauth_http;
 mod send_http;
 mod server;
 mod support;
+mod sync_crash;
 mod sync_http;
 mod tokens_http;
 mod webhooks_http;
