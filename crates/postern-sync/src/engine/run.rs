@@ -26,7 +26,7 @@ use crate::engine::plan::{
 use crate::engine::uidset::{format_range, format_uid_set, stored_in_ranges};
 use crate::engine::wire::{Wire, quote_mailbox};
 use crate::engine::{BatchReport, Phase, SyncObserver, SyncOptions};
-use crate::error::SyncError;
+use crate::error::{ImapError, SyncError};
 use crate::session::ImapSession;
 
 /// What a pass did.
@@ -71,6 +71,9 @@ pub enum MailboxOutcome {
     },
     /// It cannot be synced; the reason, for people.
     Skipped(String),
+    /// The server says it does not exist (deleted after the LIST this pass planned from); it was
+    /// deleted from the store, with its `mailbox.deleted` event.
+    Gone,
 }
 
 /// One pass over an account: lists the mailboxes, stores new ones and drops deleted ones, then
@@ -128,6 +131,9 @@ pub async fn sync_account(
         let outcome = MailboxPass::new(&mut wire, store, &mailbox, strategy, options, observer)
             .run(entry.status)
             .await?;
+        if outcome == MailboxOutcome::Gone {
+            report.deleted.push(mailbox.name.clone());
+        }
         report.mailboxes.push(MailboxReport {
             name: mailbox.name.clone(),
             outcome,
@@ -220,15 +226,18 @@ impl<'p, 'w> MailboxPass<'p, 'w> {
         };
         let status = match listed {
             Some(status) => status,
-            None => self.wire.status(&quoted).await?,
+            None => match self.wire.status(&quoted).await {
+                Err(error) if self.vanished(&error).await? => return self.gone().await,
+                other => other?,
+            },
         };
         if plan_pass(self.mailbox.sync.as_ref(), &status, self.strategy) == Plan::UpToDate {
             return Ok(MailboxOutcome::UpToDate);
         }
-        let selected = self
-            .wire
-            .select(&quoted, self.strategy.has_modseq())
-            .await?;
+        let selected = match self.wire.select(&quoted, self.strategy.has_modseq()).await {
+            Err(error) if self.vanished(&error).await? => return self.gone().await,
+            other => other?,
+        };
         let server = ServerStatus {
             unseen: status.unseen,
             ..selected
@@ -245,6 +254,28 @@ impl<'p, 'w> MailboxPass<'p, 'w> {
             deleted: self.totals.deleted,
             initial_done: self.state.initial_done,
         })
+    }
+
+    /// Whether `error` (a refused STATUS or SELECT) means the mailbox was deleted after the LIST
+    /// this pass planned from: RFC 5530's `NONEXISTENT` says so; servers that send no code (Dovecot
+    /// 2.3 answers a plain `NO Mailbox doesn't exist`) are asked with a fresh LIST.
+    async fn vanished(&mut self, error: &ImapError) -> Result<bool, SyncError> {
+        if !matches!(error, ImapError::CommandRejected { .. }) {
+            return Ok(false);
+        }
+        if error.response_code() == Some("NONEXISTENT") {
+            return Ok(true);
+        }
+        let listed = self.wire.list().await?;
+        Ok(!listed.iter().any(|entry| entry.name == self.mailbox.name))
+    }
+
+    /// The mailbox vanished between the LIST and now: drop it from the store as discovery would
+    /// have, and let the pass go on with the others.
+    async fn gone(self) -> Result<MailboxOutcome, SyncError> {
+        tracing::info!(mailbox = %self.mailbox.name, "mailbox no longer exists on the server; dropped");
+        self.store.mailboxes().delete(self.mailbox.id).await?;
+        Ok(MailboxOutcome::Gone)
     }
 
     /// Plans against the selected status; a changed UIDVALIDITY resets the mailbox and plans

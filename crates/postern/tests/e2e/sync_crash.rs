@@ -385,9 +385,6 @@ async fn issue_4_a_connection_dropped_mid_fetch_is_survived_with_exactly_the_ser
 }
 
 #[tokio::test]
-#[ignore = "bug in postern-sync: SELECT's NO [NONEXISTENT] fails the whole pass as a permanent \
-            error (account `error`, next try in 1 h, later mailboxes never synced) instead of \
-            skipping the mailbox"]
 async fn issue_4_a_mailbox_deleted_between_list_and_select_is_skipped_and_the_rest_syncs() {
     let dir = tempfile::tempdir().unwrap();
     let email = unique_email("crash-gone");
