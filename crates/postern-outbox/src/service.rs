@@ -174,6 +174,28 @@ impl OutboxService {
         Ok(QueuedItem::of(enqueued))
     }
 
+    /// Requeues what an earlier run left `sending` (see `Outbox::recover_abandoned`); call once
+    /// at start, before [`OutboxService::spawn_workers`]. Returns how many items came back.
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub async fn recover_abandoned(&self) -> Result<u64, StoreError> {
+        let recovered = self
+            .context
+            .store
+            .outbox()
+            .recover_abandoned(Utc::now())
+            .await?;
+        if recovered > 0 {
+            tracing::info!(
+                recovered,
+                "outbox items left sending by the last run are queued again"
+            );
+        }
+        Ok(recovered)
+    }
+
     /// The largest message `account_id` may submit: its server's declared `SIZE` when a login
     /// has seen one, never more than the configured maximum.
     pub fn size_limit(&self, account_id: &AccountId) -> u64 {

@@ -265,6 +265,14 @@ pub trait Outbox: Send + Sync {
         lease: Duration,
     ) -> Result<Vec<ClaimedOutboxItem>, StoreError>;
 
+    /// Puts every item left `sending` by an earlier run of the server back in the queue, due at
+    /// `now`, and returns how many. Call it once at start, before any worker claims: one server
+    /// owns a data dir (`serve` locks it), so no live worker can hold a lease then, and an item a
+    /// crash left behind goes out again at once instead of when its lease would have lapsed.
+    /// Such an item may have reached the server before the crash; sending it again keeps its
+    /// Message-ID, so the duplicate can be recognised.
+    async fn recover_abandoned(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
     /// The attempt delivered the message: `sent`, with the per-recipient results, and a
     /// `message.sent` event in the same transaction. `None` (nothing changed) when the lease is no
     /// longer held: it lapsed and another worker claimed the item.

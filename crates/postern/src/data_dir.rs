@@ -63,6 +63,36 @@ pub async fn open(config: &Config) -> anyhow::Result<DataDir> {
     })
 }
 
+/// Held by `serve` for as long as it runs: a second server on the same data dir would share its
+/// outbox and take back leases the first still holds.
+pub struct ServeLock {
+    _file: std::fs::File,
+}
+
+/// Takes the data dir's serve lock (`postern.lock`, an advisory lock the kernel drops when the
+/// process ends, even by SIGKILL), or says that another server already holds it.
+pub fn lock_for_serving(data_dir: &Path) -> anyhow::Result<ServeLock> {
+    create_private_dir(data_dir)?;
+    let path = data_dir.join("postern.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(ServeLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another `postern serve` is already running on the data dir {}; stop it first \
+             (one server per data dir)",
+            data_dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(error)) => {
+            Err(error).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
 /// The data dir holds the master key and every secret: only its owner may enter it.
 fn create_private_dir(path: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::DirBuilderExt;

@@ -15,6 +15,7 @@ use tower_http::timeout::TimeoutLayer;
 
 /// Runs the server until SIGTERM or SIGINT.
 pub async fn run(config: &Config) -> anyhow::Result<()> {
+    let _lock = data_dir::lock_for_serving(&config.data_dir)?;
     let data = data_dir::open(config).await?;
     let first_token = if data.store.api_tokens().count_active().await? == 0 {
         Some(token::create(&data.store, "admin", &[Scope::Admin], None).await?)
@@ -34,6 +35,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
     let refresher = tokio::spawn(accounts.tokens().clone().run_refresher(background_stopped));
     let outbox = services::outbox_service(&accounts);
+    outbox.recover_abandoned().await?;
     let senders = outbox.spawn_workers(stop_background.subscribe());
     let webhooks = services::webhook_service(config, &accounts)?;
     let deliverers = webhooks.spawn_workers(stop_background.subscribe());

@@ -366,6 +366,18 @@ impl Outbox for SqliteOutbox {
             .collect()
     }
 
+    async fn recover_abandoned(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let now = to_millis(now);
+        let released = sqlx::query(
+            "UPDATE outbox SET status = 'queued', lease_id = NULL, lease_expires_at = NULL, \
+             next_attempt_at = ?1, updated_at = ?1 WHERE status = 'sending'",
+        )
+        .bind(now)
+        .execute(&self.db.write)
+        .await?;
+        Ok(released.rows_affected())
+    }
+
     async fn mark_sent(
         &self,
         lease: &OutboxLease,

@@ -202,3 +202,19 @@ async fn json_logs_are_one_object_per_line() {
         assert!(parsed["level"].is_string(), "{line}");
     }
 }
+
+#[tokio::test]
+async fn a_second_server_on_the_same_data_dir_is_refused_and_a_killed_one_leaves_no_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Postern::start(dir.path(), &[]).await;
+    let output = run_postern(dir.path(), &["serve", "--listen", "127.0.0.1:0"], &[]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("another `postern serve` is already running on the data dir"),
+        "{stderr}"
+    );
+    first.kill_hard().await;
+    // The kernel dropped the lock with the process: a new server starts.
+    Postern::start(dir.path(), &[]).await.stop().await;
+}
