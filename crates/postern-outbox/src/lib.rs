@@ -59,6 +59,7 @@ pub mod classify;
 pub mod compose;
 mod config;
 pub mod error;
+mod pool;
 pub mod rate;
 pub mod raw;
 mod sender;

@@ -15,7 +15,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
 
 use postern_auth::sasl::{Credentials, Mechanism};
 use postern_auth::token_manager::{AccessToken, TokenError, TokenManager};
@@ -24,6 +23,7 @@ use postern_vault::Vault;
 
 use crate::classify::{Outcome, classify_error};
 use crate::error::{SmtpError, Stage};
+use crate::pool::IdlePool;
 use crate::smtp::{SmtpEndpoint, SmtpSession, SmtpTimeouts, Transaction};
 
 /// Why an attempt ended before a transaction completed.
@@ -70,7 +70,7 @@ pub(crate) struct Sender {
     tokens: TokenManager,
     timeouts: SmtpTimeouts,
     ehlo_name: Option<String>,
-    pool: Pool,
+    pool: IdlePool<SmtpSession>,
     size_limits: Mutex<HashMap<AccountId, u64>>,
 }
 
@@ -87,7 +87,7 @@ impl Sender {
             tokens,
             timeouts: config.timeouts.clone(),
             ehlo_name: config.ehlo_name.clone(),
-            pool: Pool::new(config.pool_max_idle, config.pool_idle_timeout),
+            pool: IdlePool::new(config.pool_max_idle, config.pool_idle_timeout),
             size_limits: Mutex::default(),
         }
     }
@@ -107,7 +107,7 @@ impl Sender {
         if let Some(mut session) = self.pool.checkout(&account.id) {
             match session.send(envelope, message).await {
                 Ok(transaction) => {
-                    self.pool.checkin(&account.id, session);
+                    self.keep(&account.id, session);
                     return Ok(transaction);
                 }
                 Err(error) if is_stale(&error) => {
@@ -118,8 +118,15 @@ impl Sender {
         }
         let mut session = self.login(account).await?;
         let transaction = session.send(envelope, message).await?;
-        self.pool.checkin(&account.id, session);
+        self.keep(&account.id, session);
         Ok(transaction)
+    }
+
+    /// Pools a session that can carry the account's next message.
+    fn keep(&self, account_id: &AccountId, session: SmtpSession) {
+        if session.is_reusable() {
+            self.pool.checkin(account_id, session);
+        }
     }
 
     /// Connects and logs in as `account`; for OAuth2, a rejected token is refreshed once.
@@ -237,47 +244,6 @@ fn is_stale(error: &SmtpError) -> bool {
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Authenticated connections waiting for their account's next message.
-struct Pool {
-    idle: Mutex<HashMap<AccountId, Vec<(SmtpSession, Instant)>>>,
-    max_idle: usize,
-    idle_timeout: Duration,
-}
-
-impl Pool {
-    fn new(max_idle: usize, idle_timeout: Duration) -> Self {
-        Pool {
-            idle: Mutex::default(),
-            max_idle,
-            idle_timeout,
-        }
-    }
-
-    /// The most recently used idle connection of the account that has not idled too long.
-    fn checkout(&self, account_id: &AccountId) -> Option<SmtpSession> {
-        let mut idle = lock(&self.idle);
-        let sessions = idle.get_mut(account_id)?;
-        sessions.retain(|(_, since)| since.elapsed() < self.idle_timeout);
-        let session = sessions.pop().map(|(session, _)| session);
-        if sessions.is_empty() {
-            idle.remove(account_id);
-        }
-        session
-    }
-
-    /// Keeps a reusable connection for the account's next message, up to `max_idle` of them.
-    fn checkin(&self, account_id: &AccountId, session: SmtpSession) {
-        if !session.is_reusable() {
-            return;
-        }
-        let mut idle = lock(&self.idle);
-        let sessions = idle.entry(account_id.clone()).or_default();
-        if sessions.len() < self.max_idle {
-            sessions.push((session, Instant::now()));
-        }
-    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,9 @@
 //! - The Sent mailbox is, in order: the store's mailbox with role `sent` (the sync saw its
 //!   SPECIAL-USE), a mailbox `LIST` marks `\Sent`, a mailbox named `Sent`. None: skip, warn. No
 //!   mailbox is created: a wrong guess would leave a stray folder in the user's account.
+//! - The IMAP sessions are pooled per account like the SMTP ones (`pool`): a copy per message
+//!   must not cost a TLS handshake and a login per message. A pooled session that fails with an
+//!   I/O error was closed while idle and is replaced once; after any other failure it is dropped.
 //! - The bytes appended are exactly those queued (they never held a `Bcc` header: Bcc lives in
 //!   the envelope only), so the copy has the Message-ID the recipients see.
 
@@ -22,12 +25,14 @@ use futures::TryStreamExt as _;
 use postern_auth::context::AuthContext;
 use postern_auth::token_manager::TokenManager;
 use postern_store::{Account, MailboxRole, OutboxId, Store};
-use postern_sync::ImapSession;
 use postern_sync::account::{AccountCredentials, open_session};
 use postern_sync::ops::Flag;
+use postern_sync::{ImapError, ImapSession};
 use postern_vault::Vault;
 
+use crate::OutboxConfig;
 use crate::error::SentCopyError;
+use crate::pool::IdlePool;
 
 /// Whether a sent message is also appended to the account's Sent mailbox.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -76,6 +81,8 @@ enum Copied {
 pub(crate) struct SentCopier {
     store: Store,
     mode: SentCopy,
+    /// Logged-in sessions kept between copies, so a burst of sends logs in once per connection.
+    sessions: IdlePool<ImapSession>,
     /// `Err` when the credentials could not be built; every copy is skipped with that reason.
     credentials: Result<AccountCredentials, String>,
 }
@@ -85,7 +92,7 @@ impl SentCopier {
         store: Store,
         vault: Arc<Vault>,
         tokens: TokenManager,
-        mode: SentCopy,
+        config: &OutboxConfig,
     ) -> Self {
         // The HTTP client is only used for OAuth token requests, which go through `tokens`;
         // `AuthContext` wants one all the same.
@@ -101,7 +108,8 @@ impl SentCopier {
             .map_err(|error| error.to_string());
         SentCopier {
             store,
-            mode,
+            mode: config.sent_copy,
+            sessions: IdlePool::new(config.pool_max_idle, config.pool_idle_timeout),
             credentials,
         }
     }
@@ -132,11 +140,30 @@ impl SentCopier {
             .as_ref()
             .map_err(|reason| SentCopyError::Unavailable(reason.clone()))?;
         let stored = self.stored_sent(account).await?;
+        if let Some(mut session) = self.sessions.checkout(&account.id) {
+            match append_to_sent(&mut session, stored.clone(), raw).await {
+                Err(SentCopyError::Imap(ImapError::Io { .. })) => {
+                    // Closed by the server while it waited in the pool: try a fresh one.
+                    tracing::debug!(account = %account.id, "pooled IMAP session was stale; reconnecting");
+                }
+                result => return self.keep_after(account, session, result),
+            }
+        }
         let mut session = open_session(account, credentials).await?;
         let result = append_to_sent(&mut session, stored, raw).await;
-        // The copy is done (or failed) either way; a failed goodbye changes nothing.
-        if let Err(error) = session.logout().await {
-            tracing::debug!(%error, "IMAP logout after the Sent copy failed");
+        self.keep_after(account, session, result)
+    }
+
+    /// Pools the session after a copy that went through; after a failure it is dropped, since
+    /// its state is unknown.
+    fn keep_after(
+        &self,
+        account: &Account,
+        session: ImapSession,
+        result: Result<Copied, SentCopyError>,
+    ) -> Result<Copied, SentCopyError> {
+        if result.is_ok() {
+            self.sessions.checkin(&account.id, session);
         }
         result
     }

@@ -95,7 +95,7 @@ impl OutboxService {
         config: OutboxConfig,
     ) -> Self {
         let sender = Sender::new(store.clone(), vault.clone(), tokens.clone(), &config);
-        let sent_copier = SentCopier::new(store.clone(), vault, tokens, config.sent_copy);
+        let sent_copier = SentCopier::new(store.clone(), vault, tokens, &config);
         let context = WorkerContext {
             store,
             limiter: RateLimiter::new(config.rate_limit),

@@ -11,10 +11,12 @@ use anyhow::Context;
 use postern_api::{AppState, Scope};
 use postern_vault::MasterKeyOrigin;
 use std::time::Duration;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tower_http::timeout::TimeoutLayer;
 
 /// Runs the server until SIGTERM or SIGINT.
 pub async fn run(config: &Config) -> anyhow::Result<()> {
+    let stop_signals = StopSignals::listen()?;
     let _lock = data_dir::lock_for_serving(&config.data_dir)?;
     let data = data_dir::open(config).await?;
     let first_token = if data.store.api_tokens().count_active().await? == 0 {
@@ -65,7 +67,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         timeout,
     ));
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(stop_signals.received())
         .await
         .context("the API server failed")?;
     let _ = stop_background.send(true);
@@ -108,6 +110,7 @@ fn print_banner(
         println!("  admin token:  {}", token.expose());
         println!("                (shown once, now; it is stored only as a hash)");
     }
+    println!("  stop:         Ctrl-C or SIGTERM (requests in flight finish); logs go to stderr");
 }
 
 /// Starts every account's supervisor (staggered), then every 30 s starts those that appeared or
@@ -144,22 +147,26 @@ async fn prune_rate_limits(
     }
 }
 
-async fn shutdown_signal() {
-    let interrupt = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
+/// SIGINT and SIGTERM, listened for from before the banner is printed: a signal sent the moment
+/// the banner appears must already mean "finish and stop", not the default "die at once".
+struct StopSignals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl StopSignals {
+    fn listen() -> anyhow::Result<StopSignals> {
+        Ok(StopSignals {
+            interrupt: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+        })
+    }
+
+    /// Resolves at the first of the two.
+    async fn received(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => tracing::info!("SIGINT received; finishing in-flight requests"),
+            _ = self.terminate.recv() => tracing::info!("SIGTERM received; finishing in-flight requests"),
         }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = interrupt => tracing::info!("SIGINT received; finishing in-flight requests"),
-        () = terminate => tracing::info!("SIGTERM received; finishing in-flight requests"),
     }
 }

@@ -23,10 +23,12 @@ use std::time::{Duration, Instant};
 const MESSAGES: usize = 1_000;
 const KILLS: usize = 20;
 const QUEUEING_CONCURRENCY: usize = 16;
-/// Random wait after a restart's banner before the next kill. The banner read itself keeps the
-/// server running ~0.3 s more (it waits for token lines), so kills land 0.3–0.5 s after start-up,
-/// while the workers are busy (the copies counted at each kill show the queue still draining).
-const KILL_DELAY_MS: std::ops::Range<u64> = 0..200;
+/// Random wait before each kill, counted from the moment the restarted server has delivered at
+/// least one more message: so every kill lands while its workers are sending (the copies counted
+/// at each kill show the queue still draining), however fast the outbox drains.
+const KILL_DELAY_MS: std::ops::Range<u64> = 0..40;
+/// How long a restarted server may take to deliver its first message before the test fails.
+const PROGRESS_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long the last server gets to empty the queue.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 const SUBJECT_PREFIX: &str = "outbox crash #";
@@ -99,8 +101,9 @@ async fn issue_5_kill_9_twenty_times_loses_nothing_and_duplicates_only_with_the_
     );
 }
 
-/// `KILLS` times: a random short wait, SIGKILL, a restart on the same data dir. The server running
-/// at the end, and how many copies the sink held at each kill (whether work was left to cut).
+/// `KILLS` times: wait for sending to make progress, a random short wait, SIGKILL, a restart on
+/// the same data dir. The server running at the end, and how many copies the sink held at each
+/// kill (whether work was left to cut).
 async fn kill_and_restart(
     mut server: Postern,
     data_dir: &Path,
@@ -109,6 +112,15 @@ async fn kill_and_restart(
 ) -> (Postern, Vec<usize>) {
     let mut arrived_at_kills = Vec::with_capacity(KILLS);
     for _ in 0..KILLS {
+        let before = arrived_at_kills.last().copied().unwrap_or(0);
+        let deadline = Instant::now() + PROGRESS_TIMEOUT;
+        while sink_messages_to(rcpt).len() <= before {
+            assert!(
+                Instant::now() < deadline,
+                "no message went out after a restart"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         tokio::time::sleep(Duration::from_millis(random.in_range(KILL_DELAY_MS))).await;
         server.kill_hard().await;
         arrived_at_kills.push(sink_messages_to(rcpt).len());

@@ -50,16 +50,11 @@ impl Postern {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut banner = Vec::new();
         let read_banner = async {
+            // The `stop:` line ends the banner, after the token lines if any.
             while let Some(line) = lines.next_line().await.unwrap() {
-                let done = line.contains("API:");
+                let done = line.trim_start().starts_with("stop:");
                 banner.push(line);
                 if done {
-                    // The token lines, if any, follow the API line immediately.
-                    while let Ok(Ok(Some(next))) =
-                        tokio::time::timeout(Duration::from_millis(300), lines.next_line()).await
-                    {
-                        banner.push(next);
-                    }
                     return;
                 }
             }
