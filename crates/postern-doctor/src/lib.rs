@@ -7,8 +7,10 @@
 //!   the doctor, can use it too) and is re-exported here with the adapters from IMAP and OAuth
 //!   errors. Account `last_error`, the outbox and the doctor all explain through it.
 //! - [`diagnose_account`] / [`diagnose_endpoints`]: the diagnosis, DNS → TCP → TLS (chain, host name,
-//!   days to expiry) → capabilities → token (refresh works now?) → IMAP login → LIST + SELECT INBOX →
-//!   SMTP EHLO, STARTTLS, AUTH → a dry send (MAIL FROM / RCPT TO to itself, then RSET).
+//!   days to expiry) → capabilities → token (refresh works now?) → token expiry (the token manager's
+//!   forecast: a Google "Testing" grant, a Microsoft grant unused, a client secret, dying within the
+//!   warning horizon is a warning) → IMAP login → LIST + SELECT INBOX → SMTP EHLO, STARTTLS, AUTH →
+//!   a dry send (MAIL FROM / RCPT TO to itself, then RSET).
 //! - [`Report`]: the timed steps with evidence and fixes; [`Report::render_text`] for people, serde
 //!   JSON for machines, [`Report::has_failures`] for an exit code.
 //!

@@ -22,8 +22,8 @@ pub enum Status {
     Skip,
     /// Works.
     Pass,
-    /// Works now, but something needs attention (a certificate expiring soon, no IDLE, a refresh that
-    /// failed for a moment).
+    /// Works now, but something needs attention (a certificate or a grant expiring soon, no IDLE, a
+    /// refresh that failed for a moment).
     Warn,
     /// Does not work.
     Fail,
@@ -60,6 +60,10 @@ pub enum StepName {
     /// The OAuth token: present, expiry, and whether refreshing works now.
     #[serde(rename = "token")]
     Token,
+    /// The forecast: whether the grant (Google "Testing" apps: 7 days after consent; Microsoft: 90
+    /// days unused) or the app's client secret is going to die within the warning horizon.
+    #[serde(rename = "token.expiry")]
+    TokenExpiry,
     /// The IMAP login with the account's mechanism.
     #[serde(rename = "imap.login")]
     ImapLogin,
@@ -95,6 +99,7 @@ impl StepName {
             StepName::ImapTls => "imap.tls",
             StepName::ImapCapabilities => "imap.capabilities",
             StepName::Token => "token",
+            StepName::TokenExpiry => "token.expiry",
             StepName::ImapLogin => "imap.login",
             StepName::ImapMailbox => "imap.mailbox",
             StepName::SmtpDns => "smtp.dns",

@@ -130,7 +130,7 @@ pub fn days_left(now: DateTime<Utc>, expires_at: DateTime<Utc>) -> i64 {
 }
 
 /// Whether an expiry at `expires_at` is inside the warning window at `now` (and not past).
-fn within_warning(now: DateTime<Utc>, expires_at: DateTime<Utc>, warning: Duration) -> bool {
+pub fn within_warning(now: DateTime<Utc>, expires_at: DateTime<Utc>, warning: Duration) -> bool {
     let warning = TimeDelta::from_std(warning).unwrap_or(TimeDelta::MAX);
     now < expires_at && expires_at - now <= warning
 }

@@ -27,7 +27,9 @@ mod outcome;
 mod policy;
 
 pub use explain::{explain_oauth_error, explain_rejection};
-pub use forecast::{ExpiryReason, ForecastPolicy, ForecastReport, days_left, grant_expiry};
+pub use forecast::{
+    ExpiryReason, ForecastPolicy, ForecastReport, days_left, grant_expiry, within_warning,
+};
 pub use policy::RefreshPolicy;
 
 use crate::context::{AppClientError, AuthContext, SaveGrantError};

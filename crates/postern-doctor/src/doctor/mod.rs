@@ -1,8 +1,9 @@
 //! The diagnosis: every step from DNS to a dry send, each timed, each with evidence and a fix.
 //!
 //! Purpose: [`diagnose_account`] checks a stored account end to end — IMAP DNS → TCP → TLS →
-//! capabilities, the OAuth token (and whether refreshing works now), the IMAP login with the account's
-//! mechanism, LIST + SELECT INBOX, then SMTP DNS → TCP → EHLO → TLS → AUTH → MAIL FROM / RCPT TO / RSET.
+//! capabilities, the OAuth token (and whether refreshing works now), when the grant and the client
+//! secret are forecast to die, the IMAP login with the account's mechanism, LIST + SELECT INBOX,
+//! then SMTP DNS → TCP → EHLO → TLS → AUTH → MAIL FROM / RCPT TO / RSET.
 //! [`diagnose_endpoints`] checks servers before an account exists (DNS, TCP, TLS, capabilities only).
 //! Both return a [`Report`]; a broken setup is a failed step, never an `Err`.
 //!
@@ -22,6 +23,7 @@
 //!   `last_error` and the outbox word the same failure the same way.
 
 mod credentials;
+mod expiry;
 mod imap;
 mod network;
 mod smtp;
@@ -34,6 +36,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use postern_auth::context::AuthContext;
+use postern_auth::token_manager::ForecastPolicy;
 use postern_store::{Account, Security};
 
 use crate::error::DoctorError;
@@ -50,6 +53,9 @@ pub struct DoctorOptions {
     pub token_timeout: Duration,
     /// The name sent with EHLO.
     pub ehlo_name: String,
+    /// How far ahead the expiry step warns: the same horizons as the `account.expiring` and
+    /// `app.secret_expiring` events. [`DoctorDeps::with_tokens`] sets the token manager's.
+    pub forecast: ForecastPolicy,
 }
 
 impl Default for DoctorOptions {
@@ -59,6 +65,7 @@ impl Default for DoctorOptions {
             io_timeout: Duration::from_secs(20),
             token_timeout: Duration::from_secs(30),
             ehlo_name: "localhost".to_owned(),
+            forecast: ForecastPolicy::default(),
         }
     }
 }
@@ -86,8 +93,10 @@ impl DoctorDeps {
         }
     }
 
-    /// Serializes the token step with `tokens`' refreshes of the same account.
+    /// Serializes the token step with `tokens`' refreshes of the same account, and warns of
+    /// expiries with its forecast horizons, so the doctor and the events agree on "soon".
     pub fn with_tokens(mut self, tokens: postern_auth::token_manager::TokenManager) -> Self {
+        self.options.forecast = tokens.policy().forecast.clone();
         self.tokens = Some(tokens);
         self
     }
@@ -254,8 +263,18 @@ pub async fn diagnose_account(account: &Account, deps: &DoctorDeps) -> Report {
         Some(tokens) => Some(tokens.refresh_lock(&account.id).await),
         None => None,
     };
+    // Read before the token step: its refresh may renew a grant that was about to die unused.
+    let grant_before = expiry::grant_before(account, &deps.ctx).await;
     let token = token::check(&mut steps, account, &deps.ctx, options).await;
     drop(refresh_guard);
+    expiry::check(
+        &mut steps,
+        account,
+        &deps.ctx,
+        grant_before,
+        &options.forecast,
+    )
+    .await;
     let login = credentials::for_account(account, &deps.ctx, &token).await;
     imap::login(&mut steps, imap_reachable, &login, options).await;
     smtp::check(

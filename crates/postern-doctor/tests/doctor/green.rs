@@ -6,12 +6,13 @@ use postern_store::SaslMechanism;
 use crate::support::{World, assert_all_pass, dovecot, options, sink, step, unique};
 use crate::within;
 
-const ACCOUNT_STEPS: [StepName; 13] = [
+const ACCOUNT_STEPS: [StepName; 14] = [
     StepName::ImapDns,
     StepName::ImapTcp,
     StepName::ImapTls,
     StepName::ImapCapabilities,
     StepName::Token,
+    StepName::TokenExpiry,
     StepName::ImapLogin,
     StepName::ImapMailbox,
     StepName::SmtpDns,
@@ -38,6 +39,11 @@ async fn a_healthy_xoauth2_account_passes_every_step_in_order_and_sends_nothing(
             step(&report, StepName::Token)
                 .summary
                 .starts_with("refreshing works")
+        );
+        // A generic provider has no expiry rule, and no secret expiry was recorded.
+        assert_eq!(
+            step(&report, StepName::TokenExpiry).summary,
+            "no known expiry"
         );
         let tls = step(&report, StepName::ImapTls);
         assert!(
@@ -111,6 +117,7 @@ async fn a_healthy_password_account_passes_and_skips_only_the_token() {
 
         assert_eq!(report.overall, Status::Pass, "{}", report.render_text());
         assert_eq!(step(&report, StepName::Token).status, Status::Skip);
+        assert_eq!(step(&report, StepName::TokenExpiry).status, Status::Skip);
         assert_eq!(step(&report, StepName::ImapLogin).status, Status::Pass);
         assert!(step(&report, StepName::SmtpAuth).summary.contains("PLAIN"));
     })

@@ -3,6 +3,8 @@
 //! - `green`: a healthy account (XOAUTH2, OAUTHBEARER, password) passes every step and sends nothing.
 //! - `broken`: each test breaks one thing — certificate trust, port, STARTTLS, password, grant,
 //!   provider, token owner, mechanism — and asserts the step that fails and the catalogue's cause.
+//! - `expiry`: grants and client secrets forecast to die soon (Google "Testing", Microsoft unused,
+//!   a recorded secret expiry) warn in `token.expiry` without failing the run.
 //! - `secrets`: no token, password or client secret appears in any report, text or JSON.
 //!
 //! One Dovecot and one OAuth provider serve the whole binary; each test invents its own mailbox and
@@ -11,6 +13,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod broken;
+mod expiry;
 mod green;
 mod secrets;
 mod support;

@@ -6,7 +6,8 @@ use postern_store::SaslMechanism;
 use crate::support::{World, provider, unique};
 use crate::within;
 
-fn assert_no_secret(report: &Report, secrets: &[String]) {
+/// Asserts that no secret appears in the report's text, JSON or `Debug`.
+pub fn assert_no_secret(report: &Report, secrets: &[String]) {
     let outputs = [
         report.render_text(),
         serde_json::to_string(report).unwrap(),

@@ -5,12 +5,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use postern_auth::context::AuthContext;
 use postern_auth::oauth::TokenGrant;
 use postern_doctor::{DoctorDeps, DoctorOptions, Report, Status, StepName};
 use postern_store::{
     Account, AccountAuth, AccountId, AccountState, AppId, Endpoint, NewAccount, NewOAuthApp,
-    SaslMechanism, Security,
+    PublishingStatus, SaslMechanism, Security,
 };
 use postern_testkit::dovecot::{Dovecot, DovecotConfig};
 use postern_testkit::oauth_provider::{ClientConfig, TestOAuthProvider};
@@ -84,7 +85,7 @@ pub fn submission() -> Endpoint {
 pub struct Secrets(pub Vec<String>);
 
 pub struct World {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     pub ctx: AuthContext,
     pub client_id: String,
     pub app_id: AppId,
@@ -99,6 +100,20 @@ impl World {
 
     /// A world whose app lives at `provider`.
     pub async fn at(provider: &TestOAuthProvider) -> World {
+        World::build(provider, "generic", None).await
+    }
+
+    /// A world whose app, at the shared provider, was made from the `preset` provider preset
+    /// (`google`, `microsoft`, ...) and has a client secret expiring at `secret_expires_at`.
+    pub async fn with_app(preset: &str, secret_expires_at: Option<DateTime<Utc>>) -> World {
+        World::build(provider(), preset, secret_expires_at).await
+    }
+
+    async fn build(
+        provider: &TestOAuthProvider,
+        preset: &str,
+        secret_expires_at: Option<DateTime<Utc>>,
+    ) -> World {
         dovecot();
         let client_id = unique("client");
         let client_secret = unique("client-secret");
@@ -118,7 +133,7 @@ impl World {
         let app = NewOAuthApp {
             id: app_id.clone(),
             name: "doctor test app".into(),
-            provider: "generic".into(),
+            provider: preset.into(),
             client_id: client_id.clone(),
             redirect_uri: Some(REDIRECT.into()),
             scopes: vec!["mail".into()],
@@ -132,7 +147,7 @@ impl World {
             imap_port: None,
             smtp_host: None,
             smtp_port: None,
-            secret_expires_at: None,
+            secret_expires_at,
         };
         ctx.store
             .oauth_apps()
@@ -140,7 +155,7 @@ impl World {
             .await
             .unwrap();
         World {
-            _dir: dir,
+            dir,
             ctx,
             client_id,
             app_id,
@@ -160,6 +175,43 @@ impl World {
             tokens: None,
         }
         .with_tokens(tokens)
+    }
+
+    /// Sets the app's Google publishing status.
+    pub async fn set_publishing_status(&self, status: PublishingStatus) {
+        let expiry = self.ctx.store.expiry();
+        assert!(
+            expiry
+                .set_publishing_status(&self.app_id, status)
+                .await
+                .unwrap()
+        );
+    }
+
+    /// Moves `account`'s consent and the time its tokens were obtained into the past, as if the user
+    /// had consented `consented_ago` and the grant were last refreshed `obtained_ago`. The store has
+    /// no API for rewriting history, so this writes the row directly.
+    pub async fn age_grant(
+        &self,
+        account: &Account,
+        consented_ago: Duration,
+        obtained_ago: Duration,
+    ) {
+        use sqlx::Connection as _;
+        let url = format!("sqlite://{}", self.dir.path().join("postern.db").display());
+        let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let millis_ago =
+            |ago: Duration| Utc::now().timestamp_millis() - i64::try_from(ago.as_millis()).unwrap();
+        let updated =
+            sqlx::query("UPDATE grants SET consented_at = ?, obtained_at = ? WHERE account_id = ?")
+                .bind(millis_ago(consented_ago))
+                .bind(millis_ago(obtained_ago))
+                .bind(account.id.as_str())
+                .execute(&mut db)
+                .await
+                .unwrap();
+        assert_eq!(updated.rows_affected(), 1);
+        db.close().await.unwrap();
     }
 
     fn remember(&self, secret: &SecretString) {

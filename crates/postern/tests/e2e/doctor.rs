@@ -90,3 +90,127 @@ async fn the_diagnose_route_reports_every_step_of_a_password_account_without_its
     );
     server.stop().await;
 }
+
+/// Plays the browser at the provider and back at Postern's callback page.
+async fn consent(authorize_url: &str) {
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let at_provider = browser.get(authorize_url).send().await.unwrap();
+    assert_eq!(at_provider.status(), 302);
+    let location = at_provider.headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let page = browser.get(&location).send().await.unwrap();
+    assert_eq!(page.status(), 200, "{}", page.text().await.unwrap());
+}
+
+/// Asserts `output` holds neither the client secret nor a token of the test provider.
+fn assert_no_secret(output: &str, client_secret: &str) {
+    assert!(
+        !output.contains(client_secret),
+        "the client secret leaked: {output}"
+    );
+    assert!(
+        !output.contains("pat_") && !output.contains("prt_"),
+        "a token leaked: {output}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_secret_expiring_in_three_days_is_a_warning_from_the_route_and_the_cli() {
+    use postern_testkit::oauth_provider::{ClientConfig, TestOAuthProvider};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Postern::start(dir.path(), &[]).await;
+    let admin = server.admin_token.clone().unwrap();
+    let provider = TestOAuthProvider::shared();
+    let client_id = unique_email("doctor-client");
+    let client_secret = unique_email("doctor-client-secret");
+    let callback = format!("http://{}/oauth/callback", server.address);
+    provider.register_client(ClientConfig::confidential(
+        &client_id,
+        &client_secret,
+        callback,
+    ));
+    let expires_at = chrono::Utc::now() + chrono::Duration::days(3) + chrono::Duration::hours(1);
+    let app: Value = server
+        .send_json(
+            Method::POST,
+            "/v1/oauth-apps",
+            &admin,
+            &json!({
+                "name": "expiring", "provider": "generic", "client_id": client_id,
+                "client_secret": client_secret, "scopes": ["mail"],
+                "authorize_url": provider.authorize_url(), "token_url": provider.token_url(),
+                "secret_expires_at": expires_at,
+            }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    // IMAPS and submission of the shared Dovecot: every step but the forecast passes.
+    let mut body = password_account_body(&unique_email("expiring"), "unused-password");
+    body["auth"] = json!({"type": "oauth2", "app_id": app["id"]});
+    let created = server
+        .send_json(Method::POST, "/v1/accounts", &admin, &body)
+        .await;
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    consent(created["authorize_url"].as_str().unwrap()).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    let response = server
+        .send_json(
+            Method::POST,
+            &format!("/v1/accounts/{id}/diagnose"),
+            &admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    assert_no_secret(&text, &client_secret);
+    let report: Value = serde_json::from_str(&text).unwrap();
+    let expiry = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "token.expiry")
+        .unwrap_or_else(|| panic!("no token.expiry step: {report}"));
+    assert_eq!(expiry["status"], "warn", "{report}");
+    let summary = expiry["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("the client secret of app \"expiring\" expires in 3 days"),
+        "{summary}"
+    );
+    assert!(
+        expiry["fix"]
+            .as_str()
+            .unwrap()
+            .contains("new client secret")
+    );
+    assert_eq!(report["overall"], "warn", "{report}");
+    server.stop().await;
+
+    // A warning is not a failure: the command exits 0, in text and in JSON.
+    let cli = run_postern(dir.path(), &["doctor", &id], &[]);
+    let stdout = String::from_utf8_lossy(&cli.stdout);
+    assert!(
+        cli.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    assert!(stdout.contains("WARN  token.expiry"), "{stdout}");
+    assert!(stdout.contains("Overall: WARN"), "{stdout}");
+    assert_no_secret(&stdout, &client_secret);
+    assert_no_secret(&String::from_utf8_lossy(&cli.stderr), &client_secret);
+    let json = run_postern(dir.path(), &["doctor", &id, "--json"], &[]);
+    assert!(json.status.success());
+    let stdout = String::from_utf8_lossy(&json.stdout);
+    assert_no_secret(&stdout, &client_secret);
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["overall"], "warn", "{report}");
+}
