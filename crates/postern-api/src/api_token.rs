@@ -56,7 +56,9 @@ pub fn hash_token(token: &str) -> [u8; 32] {
 }
 
 /// What a token may do. `admin` may do everything.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 pub enum Scope {
     /// Everything, including managing tokens.
     #[serde(rename = "admin")]

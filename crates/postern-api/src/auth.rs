@@ -4,8 +4,11 @@
 //! inside `/v1`, answers 401 with the JSON error shape when the token is missing, malformed, unknown,
 //! revoked or expired, and otherwise leaves a [`Caller`] in the request for handlers to read.
 //!
-//! Non-goal: rate limiting and account bindings beyond carrying them; routes enforce their scope with
-//! [`Caller::require`].
+//! Routes enforce their scope with [`Authorized`], an extractor that names the scope in the handler's
+//! signature (`Authorized<needs::MessagesRead>`) and runs before the body and the query are parsed, so a
+//! token without the scope learns nothing about what the request would have done (403, not 400).
+//!
+//! Non-goal: rate limiting and account bindings beyond carrying them.
 
 use crate::api_token::{Scope, hash_token};
 use crate::error::ApiError;
@@ -17,6 +20,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use postern_store::ApiToken;
+use std::marker::PhantomData;
+use std::ops::Deref;
 
 /// How stale a token's "last used" time may get before a request refreshes it. Writing on every
 /// request would turn each read into a database write.
@@ -67,6 +72,71 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .get::<Caller>()
             .cloned()
             .ok_or_else(|| ApiError::unauthorized("this route requires an API token"))
+    }
+}
+
+/// A scope a route requires, as a type: see [`needs`].
+pub trait RequiredScope {
+    /// The scope.
+    const SCOPE: Scope;
+}
+
+/// One marker type per [`Scope`], for [`Authorized`].
+pub mod needs {
+    use super::{RequiredScope, Scope};
+
+    macro_rules! markers {
+        ($($name:ident),+ $(,)?) => {
+            $(
+                #[doc = concat!("The `", stringify!($name), "` scope.")]
+                #[derive(Debug)]
+                pub struct $name;
+
+                impl RequiredScope for $name {
+                    const SCOPE: Scope = Scope::$name;
+                }
+            )+
+        };
+    }
+
+    markers!(
+        Admin,
+        AccountsRead,
+        AccountsWrite,
+        MessagesRead,
+        MessagesWrite,
+        Send,
+        Webhooks,
+        Metrics
+    );
+}
+
+/// The caller of a route that requires the scope `S`: extracting it answers 401 without a caller and
+/// 403 when the caller lacks `S`. It dereferences to the [`Caller`].
+#[derive(Debug)]
+pub struct Authorized<S> {
+    caller: Caller,
+    scope: PhantomData<S>,
+}
+
+impl<S> Deref for Authorized<S> {
+    type Target = Caller;
+
+    fn deref(&self) -> &Caller {
+        &self.caller
+    }
+}
+
+impl<S: RequiredScope, State: Send + Sync> FromRequestParts<State> for Authorized<S> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller.require(S::SCOPE)?;
+        Ok(Self {
+            caller,
+            scope: PhantomData,
+        })
     }
 }
 

@@ -23,16 +23,25 @@ pub struct ApiError {
     retry_after: Option<std::time::Duration>,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// The body of every error answer: `{"error": {code, message, details?}}`. The same type is
+/// serialized on the wire and described in the OpenAPI document, so the two cannot drift apart.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody<'a> {
     error: ErrorFields<'a>,
 }
 
-#[derive(Serialize)]
-struct ErrorFields<'a> {
+/// What went wrong.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorFields<'a> {
+    /// Stable and machine-readable, e.g. `unauthorized`, `not_found`, `invalid_request`.
+    #[schema(example = "not_found")]
     code: &'a str,
+    /// For people; its wording may change.
     message: &'a str,
+    /// Machine-readable details, e.g. `{"fields": [{"field": "email", "message": "..."}]}` for a
+    /// request that names wrong fields.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     details: Option<&'a serde_json::Value>,
 }
 

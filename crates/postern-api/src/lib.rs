@@ -6,9 +6,11 @@
 //! Non-goal: starting a listener or handling signals; the binary owns the socket and the shutdown, and
 //! asks this crate only for a [`Router`] via [`router`]. Tests drive that router directly, without a port.
 //!
-//! Key decision: every route under `/v1` except `/v1/health` sits behind one authentication layer
+//! Key decisions: every route under `/v1` except `/v1/health` sits behind one authentication layer
 //! ([`auth::require_token`]), so a route cannot be added unauthenticated by forgetting an extractor, and
 //! an unknown `/v1` path answers 401 to a caller without a token rather than revealing what exists.
+//! The router and its OpenAPI document ([`openapi()`], served at `/openapi.json`, with a Swagger UI
+//! at `/docs`) are built from the same route declarations, so no route goes undocumented.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -17,6 +19,7 @@ pub mod auth;
 pub mod error;
 mod extract;
 pub mod metrics;
+mod openapi;
 pub mod rate_limit;
 mod routes;
 mod state;
@@ -29,26 +32,31 @@ use axum::Router;
 use axum::http::{HeaderName, Request};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
+
+/// Where the OpenAPI document is served (no token needed).
+pub const OPENAPI_PATH: &str = "/openapi.json";
+
+/// Where the Swagger UI over the document is served (no token needed; it loads nothing from
+/// elsewhere: its files are built into the binary).
+pub const DOCS_PATH: &str = "/docs";
 
 /// The header that carries each request's id, set when the client did not send one.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// Builds the whole HTTP application: public routes, authenticated `/v1` routes and `/metrics`,
-/// request metrics, request ids and tracing.
+/// the OpenAPI document and its docs page, request metrics, request ids and tracing.
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
-    let protected = routes::protected().layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        auth::require_token,
-    ));
-    let scrape = routes::metrics().route_layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        auth::require_token,
-    ));
+    let authenticate = axum::middleware::from_fn_with_state(state.clone(), auth::require_token);
+    let (routes, doc) = routes::surface(authenticate).split_for_parts();
+    // No validator badge: it would send the document to a public validator from the browser.
+    let docs = SwaggerUi::new(DOCS_PATH)
+        .url(OPENAPI_PATH, openapi::complete(doc))
+        .config(SwaggerConfig::default().validator_url("none"));
     Router::new()
-        .merge(routes::public())
-        .merge(scrape)
-        .nest("/v1", protected)
+        .merge(routes)
+        .merge(docs)
         .fallback(routes::not_found)
         .route_layer(axum::middleware::from_fn(metrics::tag_route))
         .with_state(state)
@@ -56,6 +64,11 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// The OpenAPI document [`router`] serves at [`OPENAPI_PATH`], built from the same routes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    openapi::complete(routes::surface(tower::layer::util::Identity::new()).into_openapi())
 }
 
 /// One span per request, named by method and path and carrying the request id, so every log line

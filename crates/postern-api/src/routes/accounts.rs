@@ -2,34 +2,63 @@
 //!
 //! Non-goal: anything beyond parsing, scope checks and rendering; the account service does the work.
 
-use crate::api_token::Scope;
-use crate::auth::Caller;
-use crate::error::ApiError;
-use crate::extract::ApiJson;
+use crate::auth::{Authorized, Caller, needs};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::Json;
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use postern_accounts::NewAccountInput;
 use postern_auth::flows::AuthorizationLink;
-use postern_store::{Account, AccountAuth, Endpoint, Grant};
+use postern_store::{Account, AccountAuth, AccountState, Endpoint, Grant, SaslMechanism, Security};
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa::openapi::schema::Schema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/accounts", get(list).post(create))
-        .route("/accounts/{id}", get(show).delete(remove))
-        .route("/accounts/{id}/reauthorize", post(reauthorize))
-        .route("/accounts/{id}/diagnose", post(diagnose))
+mod docs;
+
+use docs::{AccountRequest, Diagnosis};
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, remove))
+        .routes(routes!(reauthorize))
+        .routes(routes!(diagnose))
 }
 
-#[derive(Serialize)]
+fn account_states() -> Schema {
+    crate::openapi::one_of(AccountState::ALL.iter().map(|state| state.as_str()))
+}
+
+fn securities() -> Schema {
+    crate::openapi::one_of(Security::ALL.iter().map(|security| security.as_str()))
+}
+
+fn mechanisms() -> Schema {
+    crate::openapi::one_of(
+        SaslMechanism::ALL
+            .iter()
+            .map(|mechanism| mechanism.as_str()),
+    )
+}
+
+fn auth_kinds() -> Schema {
+    crate::openapi::one_of(["oauth2", "oauth2_app", "password"])
+}
+
+/// A mail account as the API shows it: never a password or a token.
+#[derive(Serialize, ToSchema)]
 struct AccountView {
     id: String,
     email: String,
     name: Option<String>,
+    /// Where the account stands: `connected` accounts sync and send.
+    #[schema(schema_with = account_states)]
     state: &'static str,
     last_error: Option<String>,
     imap: EndpointView,
@@ -37,35 +66,41 @@ struct AccountView {
     auth: AuthView,
     #[serde(skip_serializing_if = "Option::is_none")]
     token: Option<TokenView>,
-    /// The IMAP supervisor's view: what it is doing and each mailbox's progress.
+    /// The IMAP supervisor's view: what it is doing and each mailbox's progress (shown for one
+    /// account, not in listings).
     #[serde(skip_serializing_if = "Option::is_none")]
     sync: Option<SyncView>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
 
-#[derive(Serialize)]
+/// A mail server.
+#[derive(Serialize, ToSchema)]
 struct EndpointView {
     host: String,
     port: u16,
+    #[schema(schema_with = securities)]
     security: &'static str,
     ca_file: Option<String>,
 }
 
-#[derive(Serialize)]
+/// How the account authenticates.
+#[derive(Serialize, ToSchema)]
 struct AuthView {
     #[serde(rename = "type")]
+    #[schema(schema_with = auth_kinds)]
     kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     app_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = mechanisms)]
     mechanism: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     username: Option<String>,
 }
 
 /// What is known of the account's OAuth grant; never the tokens.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct TokenView {
     access_token_expires_at: Option<DateTime<Utc>>,
     scope: Option<String>,
@@ -122,13 +157,49 @@ fn account_view(account: Account, grant: Option<Grant>) -> AccountView {
     }
 }
 
-#[derive(Serialize)]
+/// The IMAP supervisor's view of the account.
+#[derive(Serialize, ToSchema)]
 struct SyncView {
+    /// `connecting`, `syncing`, `idling`, `polling`, `retrying`, ...
     activity: &'static str,
     connected_since: Option<DateTime<Utc>>,
     reconnects: u32,
     last_error: Option<String>,
-    mailboxes: std::collections::BTreeMap<String, postern_sync::supervisor::MailboxProgress>,
+    /// Each mailbox's progress, by name.
+    mailboxes: std::collections::BTreeMap<String, MailboxProgressView>,
+}
+
+/// One mailbox's sync since the supervisor started.
+#[derive(Serialize, ToSchema)]
+struct MailboxProgressView {
+    /// Messages stored (initial sync and new mail).
+    stored: u64,
+    /// Flag changes applied.
+    updated: u64,
+    /// Messages deleted.
+    deleted: u64,
+    /// The server's message count at the last committed batch.
+    exists: u32,
+    /// Where the initial sync has reached, going down (the lowest UID fetched).
+    lowest_uid: u32,
+    /// The UIDNEXT up to which new mail is stored.
+    uidnext: u32,
+    /// Whether the initial sync (within its window) is complete.
+    initial_done: bool,
+}
+
+impl From<postern_sync::supervisor::MailboxProgress> for MailboxProgressView {
+    fn from(progress: postern_sync::supervisor::MailboxProgress) -> Self {
+        Self {
+            stored: progress.stored,
+            updated: progress.updated,
+            deleted: progress.deleted,
+            exists: progress.exists,
+            lowest_uid: progress.lowest_uid,
+            uidnext: progress.uidnext,
+            initial_done: progress.initial_done,
+        }
+    }
 }
 
 fn sync_view(progress: postern_sync::AccountProgress) -> SyncView {
@@ -137,7 +208,11 @@ fn sync_view(progress: postern_sync::AccountProgress) -> SyncView {
         connected_since: progress.connected_since,
         reconnects: progress.reconnects,
         last_error: progress.last_error,
-        mailboxes: progress.mailboxes,
+        mailboxes: progress
+            .mailboxes
+            .into_iter()
+            .map(|(name, progress)| (name, MailboxProgressView::from(progress)))
+            .collect(),
     }
 }
 
@@ -156,10 +231,13 @@ pub(super) fn start_sync(state: &AppState, account: &Account) {
     });
 }
 
-#[derive(Serialize)]
+/// The creation answer: the account and, for OAuth accounts, the link that authorizes it.
+#[derive(Serialize, ToSchema)]
 struct Created {
     id: String,
+    #[schema(schema_with = account_states)]
     state: &'static str,
+    /// For `oauth2` accounts: where to send the user for consent.
     #[serde(skip_serializing_if = "Option::is_none")]
     authorize_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -167,12 +245,32 @@ struct Created {
     account: AccountView,
 }
 
+/// Add a mail account.
+///
+/// A password account is logged in to before it is stored (422 when the server refuses). An
+/// `oauth2` account answers with the `authorize_url` to send its user to.
+#[utoipa::path(
+    post,
+    path = "/accounts",
+    operation_id = "create_account",
+    tag = "accounts",
+    security(("bearer" = ["accounts:write"])),
+    request_body = AccountRequest,
+    responses(
+        (status = 201, description = "Created.", body = Created),
+        (status = 400, description = "The request names wrong fields (`details.fields`).", body = ErrorBody),
+        (status = 404, description = "No such OAuth app.", body = ErrorBody),
+        (status = 409, description = "The app cannot be used this way.", body = ErrorBody),
+        (status = 415, description = "The body is not JSON.", body = ErrorBody),
+        (status = 422, description = "The mail server refused the login (`login_refused`); nothing was stored.", body = ErrorBody),
+        (status = 502, description = "The mail server or the provider could not be reached (`mail_server_unavailable`); nothing was stored.", body = ErrorBody),
+    )
+)]
 async fn create(
-    caller: Caller,
+    caller: Authorized<needs::AccountsWrite>,
     State(state): State<AppState>,
     ApiJson(input): ApiJson<NewAccountInput>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
-    caller.require(Scope::AccountsWrite)?;
     let created = state
         .accounts
         .with_actor(&caller.token.name)
@@ -193,16 +291,25 @@ async fn create(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
-#[derive(Serialize)]
+/// The accounts the token may see.
+#[derive(Serialize, ToSchema)]
 struct AccountList {
     accounts: Vec<AccountView>,
 }
 
+/// List the mail accounts the token may see.
+#[utoipa::path(
+    get,
+    path = "/accounts",
+    operation_id = "list_accounts",
+    tag = "accounts",
+    security(("bearer" = ["accounts:read"])),
+    responses((status = 200, description = "The accounts.", body = AccountList))
+)]
 async fn list(
-    caller: Caller,
+    caller: Authorized<needs::AccountsRead>,
     State(state): State<AppState>,
 ) -> Result<Json<AccountList>, ApiError> {
-    caller.require(Scope::AccountsRead)?;
     let mut accounts = Vec::new();
     for account in state.accounts.accounts().await? {
         if caller.can_see(account.id.as_str()) {
@@ -221,12 +328,24 @@ async fn visible(caller: &Caller, state: &AppState, id: &str) -> Result<Account,
     Ok(state.accounts.account(id).await?)
 }
 
+/// Show one mail account, with its sync's progress.
+#[utoipa::path(
+    get,
+    path = "/accounts/{id}",
+    operation_id = "show_account",
+    tag = "accounts",
+    security(("bearer" = ["accounts:read"])),
+    params(("id" = String, Path, description = "The account's id.")),
+    responses(
+        (status = 200, description = "The account.", body = AccountView),
+        (status = 404, description = "No such account, or not one the token may see.", body = ErrorBody),
+    )
+)]
 async fn show(
-    caller: Caller,
+    caller: Authorized<needs::AccountsRead>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<AccountView>, ApiError> {
-    caller.require(Scope::AccountsRead)?;
     let account = visible(&caller, &state, &id).await?;
     let grant = state.accounts.grant(&account).await?;
     let sync = state.sync.progress(&account.id).map(sync_view);
@@ -235,12 +354,24 @@ async fn show(
     Ok(Json(view))
 }
 
+/// Remove a mail account and everything stored for it.
+#[utoipa::path(
+    delete,
+    path = "/accounts/{id}",
+    operation_id = "remove_account",
+    tag = "accounts",
+    security(("bearer" = ["accounts:write"])),
+    params(("id" = String, Path, description = "The account's id.")),
+    responses(
+        (status = 204, description = "Removed."),
+        (status = 404, description = "No such account, or not one the token may see.", body = ErrorBody),
+    )
+)]
 async fn remove(
-    caller: Caller,
+    caller: Authorized<needs::AccountsWrite>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require(Scope::AccountsWrite)?;
     let account = visible(&caller, &state, &id).await?;
     state.sync.stop(&account.id).await;
     state
@@ -251,18 +382,32 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+/// A new consent link for an OAuth account.
+#[derive(Serialize, ToSchema)]
 struct Reauthorization {
     authorize_url: String,
     expires_at: DateTime<Utc>,
 }
 
+/// Start a new consent for an OAuth account (e.g. one that `needs_reauth`).
+#[utoipa::path(
+    post,
+    path = "/accounts/{id}/reauthorize",
+    operation_id = "reauthorize_account",
+    tag = "accounts",
+    security(("bearer" = ["accounts:write"])),
+    params(("id" = String, Path, description = "The account's id.")),
+    responses(
+        (status = 200, description = "The link to send the user to.", body = Reauthorization),
+        (status = 404, description = "No such account, or not one the token may see.", body = ErrorBody),
+        (status = 409, description = "Not an account with a user's OAuth grant (`not_applicable`).", body = ErrorBody),
+    )
+)]
 async fn reauthorize(
-    caller: Caller,
+    caller: Authorized<needs::AccountsWrite>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Reauthorization>, ApiError> {
-    caller.require(Scope::AccountsWrite)?;
     visible(&caller, &state, &id).await?;
     let AuthorizationLink { url, expires_at } = state
         .accounts
@@ -275,14 +420,27 @@ async fn reauthorize(
     }))
 }
 
-/// `POST /v1/accounts/{id}/diagnose`: the doctor's step-by-step report (DNS, TCP, TLS, capabilities,
-/// token, IMAP login, mailbox, SMTP, send path), each step with evidence and a fix. Never a secret.
+/// Diagnose an account, step by step.
+///
+/// The doctor's report (DNS, TCP, TLS, capabilities, token, IMAP login, mailbox, SMTP, send path),
+/// each step with evidence and a fix. Never a secret.
+#[utoipa::path(
+    post,
+    path = "/accounts/{id}/diagnose",
+    operation_id = "diagnose_account",
+    tag = "accounts",
+    security(("bearer" = ["accounts:write"])),
+    params(("id" = String, Path, description = "The account's id.")),
+    responses(
+        (status = 200, description = "The report; `overall` is the worst step's status.", body = Diagnosis),
+        (status = 404, description = "No such account, or not one the token may see.", body = ErrorBody),
+    )
+)]
 async fn diagnose(
-    caller: Caller,
+    caller: Authorized<needs::AccountsWrite>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<postern_doctor::Report>, ApiError> {
-    caller.require(Scope::AccountsWrite)?;
     let account = visible(&caller, &state, &id).await?;
     let deps = postern_doctor::DoctorDeps::new(state.accounts.flows().context().clone())
         .with_tokens(state.accounts.tokens().clone());

@@ -13,31 +13,34 @@
 //! Key decision: the handler only needs the [`Store`] (a `FromRef` substate of the application
 //! state), so its tests run it over a bare store, without the services.
 
-use crate::api_token::Scope;
-use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::auth::{Authorized, Caller, needs};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiQuery;
 use crate::state::AppState;
-use axum::extract::{FromRef, Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use axum::extract::{FromRef, State};
 use chrono::{DateTime, Utc};
-use postern_store::{AccountId, AuditAction, AuditEntry, AuditId, AuditQuery, Store};
+use postern_store::{AccountId, AuditAction, AuditEntry, AuditId, AuditOutcome, AuditQuery, Store};
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::Schema;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 500;
 
-pub(super) fn router() -> Router<AppState> {
+pub(super) fn router() -> OpenApiRouter<AppState> {
     routes()
 }
 
 /// The routes over any state that holds a [`Store`].
-fn routes<S>() -> Router<S>
+fn routes<S>() -> OpenApiRouter<S>
 where
     Store: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    Router::new().route("/audit", get(list))
+    OpenApiRouter::new().routes(routes!(list))
 }
 
 impl FromRef<AppState> for Store {
@@ -47,25 +50,45 @@ impl FromRef<AppState> for Store {
 }
 
 /// The query string, as sent.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct AuditParams {
+    /// Only this account's entries (404 for an account the token may not see).
     account: Option<String>,
+    /// Only entries of this action, e.g. `refresh.failed`.
+    #[param(schema_with = action_names)]
     action: Option<String>,
+    /// The `next_before` of the previous page.
+    #[param(minimum = 1)]
     before: Option<i64>,
+    /// Entries per page, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
+fn action_names() -> Schema {
+    crate::openapi::one_of(AuditAction::ALL.iter().map(|action| action.as_str()))
+}
+
+fn outcome_names() -> Schema {
+    crate::openapi::one_of(AuditOutcome::ALL.iter().map(|outcome| outcome.as_str()))
+}
+
 /// One entry as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct EntryView {
     id: i64,
     at: DateTime<Utc>,
     account_id: Option<String>,
     app_id: Option<String>,
+    /// Who acted: an API token's name, `system`, or the browser of an OAuth consent.
     actor: String,
+    #[schema(schema_with = action_names)]
     action: &'static str,
+    #[schema(schema_with = outcome_names)]
     outcome: &'static str,
+    /// What happened, in words; never a secret.
     detail: String,
 }
 
@@ -85,18 +108,31 @@ impl From<AuditEntry> for EntryView {
 }
 
 /// A page of entries; `next_before` is the `before` of the next page, absent on the last one.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct AuditPage {
     entries: Vec<EntryView>,
     next_before: Option<i64>,
 }
 
+/// The audit log, newest first.
+#[utoipa::path(
+    get,
+    path = "/audit",
+    operation_id = "list_audit_entries",
+    tag = "audit",
+    security(("bearer" = ["admin"])),
+    params(AuditParams),
+    responses(
+        (status = 200, description = "A page of entries.", body = AuditPage),
+        (status = 400, description = "A wrong limit, `before` or action.", body = ErrorBody),
+        (status = 404, description = "An account the token may not see, or no such account id.", body = ErrorBody),
+    )
+)]
 async fn list(
-    caller: Caller,
+    caller: Authorized<needs::Admin>,
     State(store): State<Store>,
-    Query(params): Query<AuditParams>,
+    ApiQuery(params): ApiQuery<AuditParams>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    caller.require(Scope::Admin)?;
     let query = audit_query(&caller, params)?;
     let limit = query.limit;
     let entries = store.audit().list(query).await?;
@@ -162,6 +198,8 @@ fn visible_account(caller: &Caller, id: &str) -> Result<AccountId, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api_token::Scope;
+    use axum::Router;
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
     use postern_store::{ApiToken, ApiTokenId, AuditOutcome, NewAuditEntry};
@@ -185,7 +223,7 @@ mod tests {
 
     /// The routes over `store`, every request made by `caller` (as the token middleware would).
     fn app(store: Store, caller: Caller) -> Router {
-        routes::<Store>()
+        Router::from(routes::<Store>())
             .layer(axum::middleware::map_request(
                 move |mut request: Request<Body>| {
                     let caller = caller.clone();

@@ -8,20 +8,63 @@
 //! Non-goal: styling. The page says what happened and what to do, in plain words, and nothing else;
 //! it loads nothing from anywhere.
 
+use crate::extract::ApiQuery;
 use crate::state::AppState;
-use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
 use postern_accounts::ServiceError;
 use postern_auth::flows::Callback;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/oauth/callback", get(callback))
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(callback))
 }
 
-async fn callback(State(state): State<AppState>, Query(callback): Query<Callback>) -> Response {
+/// The query the provider sends the browser back with (the handler reads it as
+/// [`postern_auth::flows::Callback`]; this describes it).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // only describes the query
+struct CallbackQuery {
+    /// The `state` Postern put in the authorization link: single use, ten minutes.
+    state: Option<String>,
+    /// The authorization code, on success.
+    code: Option<String>,
+    /// The provider's error code, e.g. `access_denied`.
+    error: Option<String>,
+    /// The provider's words about the error.
+    error_description: Option<String>,
+}
+
+/// The OAuth redirect target: finishes connecting an account after the user's consent.
+///
+/// For browsers, not API clients: it answers a small HTML page, or redirects to the configured
+/// URL with `account_id` and `status` (and `error`) in the query.
+#[utoipa::path(
+    get,
+    path = "/oauth/callback",
+    operation_id = "oauth_callback",
+    tag = "oauth",
+    params(CallbackQuery),
+    responses(
+        (status = 200, description = "Connected: a page saying so.", body = String, content_type = "text/html; charset=utf-8"),
+        (status = 303, description = "Redirect to the configured URL with the outcome in the query."),
+        (status = 400, description = "A missing, unknown, used or expired `state`, or a declined consent: a page saying what to do. A query that does not parse at all answers the JSON error shape.",
+            content(
+                (String = "text/html; charset=utf-8"),
+                (crate::error::ErrorBody = "application/json"),
+            )),
+        (status = 500, description = "The server failed: a page saying so.", body = String, content_type = "text/html; charset=utf-8"),
+        (status = 502, description = "The provider's token endpoint or the mail server failed: a page saying so.", body = String, content_type = "text/html; charset=utf-8"),
+    )
+)]
+async fn callback(
+    State(state): State<AppState>,
+    ApiQuery(callback): ApiQuery<Callback>,
+) -> Response {
     match state.accounts.complete_authorization(callback).await {
         Ok(account) => {
             tracing::info!(account = %account.id, "account connected through the OAuth callback");

@@ -5,21 +5,39 @@
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/v1/health", get(health))
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(health))
 }
 
-#[derive(Serialize)]
+/// The server is up and its store answers.
+#[derive(Serialize, ToSchema)]
 struct Health {
+    /// Always `ok`.
+    #[schema(example = "ok")]
     status: &'static str,
+    /// The server's version.
     version: &'static str,
 }
 
+/// Liveness: the server is up and its store answers.
+#[utoipa::path(
+    get,
+    path = "/v1/health",
+    operation_id = "health",
+    tag = "health",
+    responses(
+        (status = 200, description = "Healthy.", body = Health),
+        (status = 500, description = "The store failed.", body = crate::error::ErrorBody),
+        (status = 503, description = "The store is busy.", body = crate::error::ErrorBody),
+    )
+)]
 async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     state.store.api_tokens().count_active().await?;
     Ok(Json(Health {

@@ -2,29 +2,76 @@
 //!
 //! Non-goal: the OAuth logic itself (presets, validation), which is the account service's.
 
-use crate::api_token::Scope;
-use crate::auth::Caller;
-use crate::error::ApiError;
-use crate::extract::ApiJson;
+use crate::auth::{Authorized, needs};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::Json;
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use postern_accounts::NewAppInput;
-use postern_store::OAuthApp;
+use postern_store::{AppStatus, OAuthApp, PublishingStatus};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
+use utoipa::openapi::schema::Schema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/oauth-apps", get(list).post(register))
-        .route("/oauth-apps/{id}", get(show).patch(update).delete(remove))
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, register))
+        .routes(routes!(show, update, remove))
+}
+
+fn publishing_statuses() -> Schema {
+    crate::openapi::one_of(PublishingStatus::ALL.iter().map(|status| status.as_str()))
+}
+
+fn providers() -> Schema {
+    crate::openapi::one_of(["google", "microsoft", "yahoo", "generic"])
+}
+
+fn app_statuses() -> Schema {
+    crate::openapi::one_of(AppStatus::ALL.iter().map(|status| status.as_str()))
+}
+
+/// `POST /v1/oauth-apps` (read as [`NewAppInput`]; this describes it).
+#[derive(ToSchema)]
+#[allow(dead_code)] // only describes the body
+struct AppRegistration {
+    /// A name for people.
+    name: String,
+    /// `google`, `microsoft`, `yahoo` or `generic`.
+    #[schema(schema_with = providers)]
+    provider: String,
+    /// The client id the provider issued.
+    client_id: String,
+    /// The client secret: sealed at once, never returned.
+    client_secret: Option<String>,
+    /// The redirect URI registered with the provider; default: Postern's `/oauth/callback`.
+    redirect_uri: Option<String>,
+    /// Scopes; default: the preset's least-privilege IMAP and SMTP scopes.
+    scopes: Option<Vec<String>>,
+    /// Microsoft's tenant.
+    tenant: Option<String>,
+    /// The authorization endpoint (required for `generic`).
+    authorize_url: Option<String>,
+    /// The token endpoint (required for `generic`).
+    token_url: Option<String>,
+    /// The revocation endpoint.
+    revoke_url: Option<String>,
+    /// The RFC 8628 device authorization endpoint.
+    device_authorization_url: Option<String>,
+    /// Extra authorization-request parameters.
+    extra_params: Option<BTreeMap<String, String>>,
+    /// When the client secret expires, if known (for expiry warnings).
+    secret_expires_at: Option<DateTime<Utc>>,
 }
 
 /// An app as the API shows it: everything but the client secret, of which only its presence shows.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct AppView {
     id: String,
     name: String,
@@ -44,9 +91,11 @@ struct AppView {
     smtp_host: Option<String>,
     smtp_port: Option<u16>,
     secret_expires_at: Option<DateTime<Utc>>,
+    #[schema(schema_with = app_statuses)]
     status: String,
     /// Google's consent-screen status: `testing` apps get refresh tokens that die 7 days after
     /// consent, which Postern forecasts (`account.expiring`).
+    #[schema(schema_with = publishing_statuses)]
     publishing_status: &'static str,
     last_error: Option<String>,
     created_at: DateTime<Utc>,
@@ -93,12 +142,25 @@ async fn view(state: &AppState, app: OAuthApp, warnings: Vec<String>) -> Result<
     })
 }
 
+/// Register an OAuth client; its secret goes in and never comes out.
+#[utoipa::path(
+    post,
+    path = "/oauth-apps",
+    operation_id = "register_oauth_app",
+    tag = "oauth-apps",
+    security(("bearer" = ["accounts:write"])),
+    request_body = AppRegistration,
+    responses(
+        (status = 201, description = "Registered; `warnings` says what may need attention.", body = AppView),
+        (status = 400, description = "The request names wrong fields (`details.fields`).", body = ErrorBody),
+        (status = 415, description = "The body is not JSON.", body = ErrorBody),
+    )
+)]
 async fn register(
-    caller: Caller,
+    caller: Authorized<needs::AccountsWrite>,
     State(state): State<AppState>,
     ApiJson(input): ApiJson<NewAppInput>,
 ) -> Result<(StatusCode, Json<AppView>), ApiError> {
-    caller.require(Scope::AccountsWrite)?;
     let registered = state
         .accounts
         .with_actor(&caller.token.name)
@@ -108,13 +170,25 @@ async fn register(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-#[derive(Serialize)]
+/// Every registered app.
+#[derive(Serialize, ToSchema)]
 struct AppList {
     apps: Vec<AppView>,
 }
 
-async fn list(caller: Caller, State(state): State<AppState>) -> Result<Json<AppList>, ApiError> {
-    caller.require(Scope::AccountsRead)?;
+/// List the registered OAuth clients.
+#[utoipa::path(
+    get,
+    path = "/oauth-apps",
+    operation_id = "list_oauth_apps",
+    tag = "oauth-apps",
+    security(("bearer" = ["accounts:read"])),
+    responses((status = 200, description = "The apps.", body = AppList))
+)]
+async fn list(
+    _caller: Authorized<needs::AccountsRead>,
+    State(state): State<AppState>,
+) -> Result<Json<AppList>, ApiError> {
     let mut apps = Vec::new();
     for app in state.accounts.apps().await? {
         apps.push(view(&state, app, Vec::new()).await?);
@@ -122,22 +196,47 @@ async fn list(caller: Caller, State(state): State<AppState>) -> Result<Json<AppL
     Ok(Json(AppList { apps }))
 }
 
+/// Show one OAuth client.
+#[utoipa::path(
+    get,
+    path = "/oauth-apps/{id}",
+    operation_id = "show_oauth_app",
+    tag = "oauth-apps",
+    security(("bearer" = ["accounts:read"])),
+    params(("id" = String, Path, description = "The app's id.")),
+    responses(
+        (status = 200, description = "The app.", body = AppView),
+        (status = 404, description = "No such app.", body = ErrorBody),
+    )
+)]
 async fn show(
-    caller: Caller,
+    _caller: Authorized<needs::AccountsRead>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<AppView>, ApiError> {
-    caller.require(Scope::AccountsRead)?;
     let app = state.accounts.app(&id).await?;
     Ok(Json(view(&state, app, Vec::new()).await?))
 }
 
+/// Remove an OAuth client that no account uses any more.
+#[utoipa::path(
+    delete,
+    path = "/oauth-apps/{id}",
+    operation_id = "remove_oauth_app",
+    tag = "oauth-apps",
+    security(("bearer" = ["accounts:write"])),
+    params(("id" = String, Path, description = "The app's id.")),
+    responses(
+        (status = 204, description = "Removed."),
+        (status = 404, description = "No such app.", body = ErrorBody),
+        (status = 409, description = "Accounts still use it (`in_use`).", body = ErrorBody),
+    )
+)]
 async fn remove(
-    caller: Caller,
+    caller: Authorized<needs::AccountsWrite>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require(Scope::AccountsWrite)?;
     state
         .accounts
         .with_actor(&caller.token.name)
@@ -147,20 +246,36 @@ async fn remove(
 }
 
 /// `PATCH /v1/oauth-apps/{id}`: what can change on a registered app.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AppUpdate {
     /// `testing` or `production` (Google's OAuth consent screen).
-    publishing_status: Option<postern_store::PublishingStatus>,
+    #[schema(schema_with = publishing_statuses)]
+    publishing_status: Option<PublishingStatus>,
 }
 
+/// Change a registered OAuth client (today: its publishing status).
+#[utoipa::path(
+    patch,
+    path = "/oauth-apps/{id}",
+    operation_id = "update_oauth_app",
+    tag = "oauth-apps",
+    security(("bearer" = ["accounts:write"])),
+    params(("id" = String, Path, description = "The app's id.")),
+    request_body = AppUpdate,
+    responses(
+        (status = 200, description = "The app as it is now.", body = AppView),
+        (status = 400, description = "A wrong field.", body = ErrorBody),
+        (status = 404, description = "No such app.", body = ErrorBody),
+        (status = 415, description = "The body is not JSON.", body = ErrorBody),
+    )
+)]
 async fn update(
-    caller: Caller,
+    _caller: Authorized<needs::AccountsWrite>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(update): ApiJson<AppUpdate>,
 ) -> Result<Json<AppView>, ApiError> {
-    caller.require(Scope::AccountsWrite)?;
     if let Some(status) = update.publishing_status {
         state.accounts.set_publishing_status(&id, status).await?;
     }

@@ -9,41 +9,51 @@
 //! Key decision: an account-bound token searches only its accounts, and naming an account it may
 //! not see answers 404 like every other route, so the search cannot reveal which ids exist.
 
-use crate::api_token::Scope;
-use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::auth::{Authorized, Caller, needs};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiQuery;
+use crate::routes::messages::AddressView;
 use crate::state::AppState;
-use axum::extract::{Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use axum::extract::State;
 use chrono::{DateTime, Utc};
-use postern_store::{AccountId, EmailAddress, Message, SearchQuery, SearchText};
+use postern_store::{AccountId, Message, SearchQuery, SearchText};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 const DEFAULT_LIMIT: u32 = 20;
 const MAX_LIMIT: u32 = 100;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/search", get(search))
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(search))
 }
 
-#[derive(Deserialize)]
+/// The search's query string.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct SearchParams {
+    /// Words that must all match (plain text, never query syntax).
+    #[param(pattern = "[A-Za-z0-9]")]
     q: String,
-    /// Only this account.
+    /// Only this account (404 for an account the token may not see).
     account: Option<String>,
+    /// Results, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
 }
 
-#[derive(Serialize)]
+/// One match.
+#[derive(Serialize, ToSchema)]
 struct SearchResult {
     id: i64,
     account_id: String,
     mailbox_id: i64,
     subject: Option<String>,
-    from: Vec<EmailAddress>,
+    from: Vec<AddressView>,
     date: Option<DateTime<Utc>>,
     internaldate: DateTime<Utc>,
     snippet: Option<String>,
@@ -58,7 +68,7 @@ impl SearchResult {
             account_id: message.account_id.to_string(),
             mailbox_id: message.mailbox_id.0,
             subject: message.envelope.subject,
-            from: message.envelope.from,
+            from: AddressView::all(message.envelope.from),
             date: message.envelope.date,
             internaldate: message.internaldate,
             snippet: message.snippet,
@@ -67,17 +77,33 @@ impl SearchResult {
     }
 }
 
-#[derive(Serialize)]
+/// The best matches, best first.
+#[derive(Serialize, ToSchema)]
 struct SearchResults {
     messages: Vec<SearchResult>,
 }
 
+/// Search the stored mail of the accounts the token may see.
+///
+/// Every word of `q` must match (subject, From/To, snippet, and the text of stored bodies).
+#[utoipa::path(
+    get,
+    path = "/search",
+    operation_id = "search_messages",
+    tag = "search",
+    security(("bearer" = ["messages:read"])),
+    params(SearchParams),
+    responses(
+        (status = 200, description = "The best matches.", body = SearchResults),
+        (status = 400, description = "No word in `q`, or a wrong limit.", body = ErrorBody),
+        (status = 404, description = "An account the token may not see, or no such account id.", body = ErrorBody),
+    )
+)]
 async fn search(
-    caller: Caller,
+    caller: Authorized<needs::MessagesRead>,
     State(state): State<AppState>,
-    Query(params): Query<SearchParams>,
+    ApiQuery(params): ApiQuery<SearchParams>,
 ) -> Result<Json<SearchResults>, ApiError> {
-    caller.require(Scope::MessagesRead)?;
     let text = SearchText::parse(&params.q)
         .map_err(|_| ApiError::bad_request("q must contain at least one word to search for"))?;
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);

@@ -7,50 +7,91 @@
 //!
 //! Non-goal: SMTP. The outbox service does that; this module parses and renders.
 
-use crate::api_token::Scope;
-use crate::auth::Caller;
-use crate::error::ApiError;
-use crate::extract::ApiJson;
+use crate::auth::{Authorized, Caller, needs};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
-use axum::extract::{Path, Query, State};
+use axum::Json;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use postern_outbox::{CancelError, Submission, SubmitError};
 use postern_store::{
     AccountId, MessageId, OutboxId, OutboxItem, OutboxQuery, OutboxStatus, RecipientResult,
+    RecipientStatus,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::str::FromStr;
+use utoipa::openapi::schema::Schema;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/accounts/{id}/send", post(send))
-        .route("/outbox", get(list))
-        .route("/outbox/{id}", get(show).delete(cancel))
+mod docs;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(send))
+        .routes(routes!(list))
+        .routes(routes!(show, cancel))
 }
 
 const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
-#[derive(Serialize)]
+fn outbox_statuses() -> Schema {
+    crate::openapi::one_of(OutboxStatus::ALL.iter().map(|status| status.as_str()))
+}
+
+fn recipient_statuses() -> Schema {
+    crate::openapi::one_of(RecipientStatus::ALL.iter().map(|status| status.as_str()))
+}
+
+/// The answer to a send: the queued item.
+#[derive(Serialize, ToSchema)]
 struct Queued {
+    /// The outbox item's id.
     id: String,
+    /// The Message-ID, without angle brackets.
     message_id: String,
+    #[schema(schema_with = outbox_statuses)]
     status: &'static str,
     /// False when the idempotency key returned an earlier item and nothing new was queued.
     created: bool,
 }
 
+/// Send a message as the account, through the durable outbox.
+///
+/// The message is checked, built and stored before the answer, so an accepted request is never
+/// lost; workers send it with retries. A structured request, or `raw_base64` for a message as is.
+#[utoipa::path(
+    post,
+    path = "/accounts/{id}/send",
+    operation_id = "send_message",
+    tag = "send",
+    security(("bearer" = ["send"])),
+    params(
+        ("id" = String, Path, description = "The account's id."),
+        ("Idempotency-Key" = Option<String>, Header,
+            description = "1 to 255 characters: a retry with the same key answers the first item instead of queueing a second."),
+    ),
+    request_body = docs::Submission,
+    responses(
+        (status = 202, description = "Queued (or, with a known idempotency key, the earlier item).", body = Queued),
+        (status = 400, description = "The message names wrong fields (`details.fields`), or a wrong Idempotency-Key.", body = ErrorBody),
+        (status = 404, description = "No such account, or not one the token may see.", body = ErrorBody),
+        (status = 409, description = "The account cannot send now (`account_not_ready`).", body = ErrorBody),
+        (status = 413, description = "The message is too large.", body = ErrorBody),
+        (status = 415, description = "The body is not JSON.", body = ErrorBody),
+    )
+)]
 async fn send(
-    caller: Caller,
+    caller: Authorized<needs::Send>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     ApiJson(mut body): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<Queued>), ApiError> {
-    caller.require(Scope::Send)?;
     let account_id = visible_account(&caller, &id)?;
     let send_at = take_send_at(&mut body)?;
     resolve_reply(&state, &account_id, &mut body).await?;
@@ -190,14 +231,19 @@ fn submit_error(error: SubmitError) -> ApiError {
     }
 }
 
-#[derive(Serialize)]
+/// An outbox item: one message and where its sending stands.
+#[derive(Serialize, ToSchema)]
 struct ItemView {
     id: String,
     account_id: String,
+    #[schema(schema_with = outbox_statuses)]
     status: &'static str,
+    /// The Message-ID, without angle brackets.
     message_id: String,
+    /// `MAIL FROM`.
     from: String,
-    recipients: Vec<RecipientResult>,
+    /// Each recipient's outcome.
+    recipients: Vec<RecipientView>,
     size: u64,
     send_at: DateTime<Utc>,
     attempts: u32,
@@ -215,7 +261,11 @@ impl From<OutboxItem> for ItemView {
             status: item.status.as_str(),
             message_id: item.message_id,
             from: item.envelope.from,
-            recipients: item.recipients,
+            recipients: item
+                .recipients
+                .into_iter()
+                .map(RecipientView::from)
+                .collect(),
             size: item.size,
             send_at: item.send_at,
             attempts: item.attempts,
@@ -227,26 +277,71 @@ impl From<OutboxItem> for ItemView {
     }
 }
 
-#[derive(Deserialize)]
+/// One recipient's outcome.
+#[derive(Serialize, ToSchema)]
+struct RecipientView {
+    /// The envelope address (`RCPT TO`).
+    address: String,
+    #[schema(schema_with = recipient_statuses)]
+    status: &'static str,
+    /// The SMTP reply code that decided it, if one did.
+    code: Option<u16>,
+    /// The server's words, if it answered.
+    reply: Option<String>,
+}
+
+impl From<RecipientResult> for RecipientView {
+    fn from(result: RecipientResult) -> Self {
+        Self {
+            address: result.address,
+            status: result.status.as_str(),
+            code: result.code,
+            reply: result.reply,
+        }
+    }
+}
+
+/// The outbox listing's query.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListParams {
+    /// Only this account's items (404 for an account the token may not see).
     account: Option<String>,
+    /// Only items in this state.
+    #[param(schema_with = outbox_statuses)]
     status: Option<OutboxStatus>,
+    /// Items per page, 1 to 500 (default 100; others are clamped).
     limit: Option<u32>,
+    /// The id of the last item of the previous page.
     before: Option<String>,
 }
 
-#[derive(Serialize)]
+/// A page of outbox items, newest first.
+#[derive(Serialize, ToSchema)]
 struct ItemList {
     items: Vec<ItemView>,
 }
 
+/// List outbox items of the accounts the token may see, newest first.
+#[utoipa::path(
+    get,
+    path = "/outbox",
+    operation_id = "list_outbox",
+    tag = "send",
+    security(("bearer" = ["send"])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of items.", body = ItemList),
+        (status = 400, description = "A wrong query.", body = ErrorBody),
+        (status = 404, description = "An account the token may not see, or no such account id.", body = ErrorBody),
+    )
+)]
 async fn list(
-    caller: Caller,
+    caller: Authorized<needs::Send>,
     State(state): State<AppState>,
-    Query(params): Query<ListParams>,
+    ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<ItemList>, ApiError> {
-    caller.require(Scope::Send)?;
     let account_id = params
         .account
         .as_deref()
@@ -275,7 +370,6 @@ async fn list(
 }
 
 async fn item(caller: &Caller, state: &AppState, id: &str) -> Result<OutboxItem, ApiError> {
-    caller.require(Scope::Send)?;
     let not_found = || ApiError::not_found(format!("outbox item {id} not found"));
     let outbox_id = OutboxId::from_str(id).map_err(|_| not_found())?;
     let item = state.outbox.get(&outbox_id).await?.ok_or_else(not_found)?;
@@ -285,18 +379,45 @@ async fn item(caller: &Caller, state: &AppState, id: &str) -> Result<OutboxItem,
     Ok(item)
 }
 
+/// Show one outbox item.
+#[utoipa::path(
+    get,
+    path = "/outbox/{id}",
+    operation_id = "show_outbox_item",
+    tag = "send",
+    security(("bearer" = ["send"])),
+    params(("id" = String, Path, description = "The item's id.")),
+    responses(
+        (status = 200, description = "The item.", body = ItemView),
+        (status = 404, description = "No such item, or not one the token may see.", body = ErrorBody),
+    )
+)]
 async fn show(
-    caller: Caller,
+    caller: Authorized<needs::Send>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ItemView>, ApiError> {
     Ok(Json(ItemView::from(item(&caller, &state, &id).await?)))
 }
 
+/// Cancel an outbox item that is not being sent or sent already.
+#[utoipa::path(
+    delete,
+    path = "/outbox/{id}",
+    operation_id = "cancel_outbox_item",
+    tag = "send",
+    security(("bearer" = ["send"])),
+    params(("id" = String, Path, description = "The item's id.")),
+    responses(
+        (status = 200, description = "The cancelled item.", body = ItemView),
+        (status = 404, description = "No such item, or not one the token may see.", body = ErrorBody),
+        (status = 409, description = "Sending or sent already (`not_cancellable`).", body = ErrorBody),
+    )
+)]
 async fn cancel(
-    caller: Caller,
+    caller: Authorized<needs::Send>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ItemView>, ApiError> {
     let found = item(&caller, &state, &id).await?;
     match state.outbox.cancel(&found.id).await {

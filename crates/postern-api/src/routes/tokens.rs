@@ -7,49 +7,72 @@
 //! Non-goal: rotating a token in place; create a new one, switch, revoke the old.
 
 use crate::api_token::{ApiTokenSecret, Scope};
-use crate::auth::Caller;
-use crate::error::ApiError;
-use crate::extract::ApiJson;
+use crate::auth::{Authorized, Caller, needs};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::Json;
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use postern_store::{ApiToken, ApiTokenId, AuditAction, AuditOutcome, NewApiToken, NewAuditEntry};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/tokens", get(list).post(create))
-        .route("/tokens/{id}", delete(revoke))
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(revoke))
 }
 
 /// `POST /v1/tokens`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewToken {
+    /// A name for people; it is the actor in the audit log.
+    #[schema(min_length = 1, pattern = r"\S")]
     name: String,
+    /// What the token may do; at least one.
+    #[schema(min_items = 1)]
     scopes: Vec<Scope>,
+    /// Only these accounts; omit for every account.
+    #[schema(min_items = 1)]
     account_ids: Option<Vec<String>>,
+    /// When it stops working; omit for never.
     expires_at: Option<DateTime<Utc>>,
 }
 
 /// The creation answer: the token's record and, this once, its secret.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct CreatedToken {
+    /// The secret (`pst_...`): shown this once, never again.
     token: String,
     #[serde(flatten)]
     record: TokenView,
 }
 
+/// Create an API token; its secret is in this answer and nowhere else, ever.
+#[utoipa::path(
+    post,
+    path = "/tokens",
+    operation_id = "create_token",
+    tag = "tokens",
+    security(("bearer" = ["admin"])),
+    request_body = NewToken,
+    responses(
+        (status = 201, description = "Created.", body = CreatedToken),
+        (status = 400, description = "The request names wrong fields (`details.fields`).", body = ErrorBody),
+        (status = 415, description = "The body is not JSON.", body = ErrorBody),
+    )
+)]
 async fn create(
-    caller: Caller,
+    caller: Authorized<needs::Admin>,
     State(state): State<AppState>,
     ApiJson(input): ApiJson<NewToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
-    caller.require(Scope::Admin)?;
     let mut problems = Vec::new();
     if input.name.trim().is_empty() {
         problems.push(json!({"field": "name", "message": "must not be empty"}));
@@ -102,12 +125,24 @@ async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
+/// Revoke an API token: it stops working at once.
+#[utoipa::path(
+    delete,
+    path = "/tokens/{id}",
+    operation_id = "revoke_token",
+    tag = "tokens",
+    security(("bearer" = ["admin"])),
+    params(("id" = String, Path, description = "The token's id.")),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 404, description = "No such token, or revoked already.", body = ErrorBody),
+    )
+)]
 async fn revoke(
-    caller: Caller,
+    caller: Authorized<needs::Admin>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require(Scope::Admin)?;
     let not_found = || ApiError::not_found(format!("token {id} not found"));
     let token_id = id.parse::<ApiTokenId>().map_err(|_| not_found())?;
     if state.store.api_tokens().revoke(&token_id).await? {
@@ -127,15 +162,18 @@ async fn audit(state: &AppState, caller: &Caller, action: AuditAction, detail: S
     state.store.audit().record_or_warn(entry).await;
 }
 
-/// A token as the API shows it.
-#[derive(Serialize)]
+/// A token as the API shows it: never its secret.
+#[derive(Serialize, ToSchema)]
 struct TokenView {
     id: String,
     name: String,
+    /// Its scopes (`admin`, `accounts:read`, ...).
     scopes: Vec<String>,
+    /// The accounts it is bound to; `null` for every account.
     account_ids: Option<Vec<String>>,
     created_at: DateTime<Utc>,
     expires_at: Option<DateTime<Utc>>,
+    /// When it was last used, to the minute.
     last_used_at: Option<DateTime<Utc>>,
 }
 
@@ -153,13 +191,25 @@ impl From<ApiToken> for TokenView {
     }
 }
 
-#[derive(Serialize)]
+/// Every API token.
+#[derive(Serialize, ToSchema)]
 struct TokenList {
     tokens: Vec<TokenView>,
 }
 
-async fn list(caller: Caller, State(state): State<AppState>) -> Result<Json<TokenList>, ApiError> {
-    caller.require(Scope::Admin)?;
+/// List the API tokens, without their secrets.
+#[utoipa::path(
+    get,
+    path = "/tokens",
+    operation_id = "list_tokens",
+    tag = "tokens",
+    security(("bearer" = ["admin"])),
+    responses((status = 200, description = "The tokens.", body = TokenList))
+)]
+async fn list(
+    _caller: Authorized<needs::Admin>,
+    State(state): State<AppState>,
+) -> Result<Json<TokenList>, ApiError> {
     let tokens = state.store.api_tokens().list().await?;
     Ok(Json(TokenList {
         tokens: tokens.into_iter().map(TokenView::from).collect(),

@@ -3,37 +3,44 @@
 //!
 //! Non-goal: delivery itself (signing, retries, ordering); `postern-events` does that.
 
-use crate::api_token::Scope;
-use crate::auth::Caller;
-use crate::error::ApiError;
-use crate::extract::ApiJson;
+use crate::auth::{Authorized, Caller, needs};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
-use axum::extract::{Path, Query, State};
+use axum::Json;
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use postern_events::{AccountScope, EventBody, NewWebhookInput, WebhookError, WebhookUpdateInput};
-use postern_store::{Delivery, Webhook};
+use postern_store::{Delivery, DeliveryStatus, Webhook};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::Duration;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/webhooks", get(list).post(create))
-        .route("/webhooks/{id}", get(show).patch(update).delete(remove))
-        .route("/webhooks/{id}/test", post(test))
-        .route("/webhooks/{id}/deliveries", get(deliveries))
-        .route(
-            "/webhooks/{id}/deliveries/{delivery}/redeliver",
-            post(redeliver),
-        )
-        .route("/events", get(events))
+mod docs;
+
+use docs::{EventDoc, WebhookChange, WebhookRequest};
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update, remove))
+        .routes(routes!(test))
+        .routes(routes!(deliveries))
+        .routes(routes!(redeliver))
+        .routes(routes!(events))
 }
 
-#[derive(Serialize)]
+/// The path of one webhook.
+const WEBHOOK_ID: &str = "The webhook's id.";
+
+/// A webhook: where events go, which ones, and for which accounts. Never its secret.
+#[derive(Serialize, ToSchema)]
 struct WebhookView {
     id: String,
     url: String,
@@ -83,8 +90,9 @@ fn may_manage(caller: &Caller, account_ids: Option<&Vec<String>>) -> bool {
     }
 }
 
+/// The webhook, or 404 when the caller may not manage it; the scope was checked by the handler's
+/// [`Authorized`].
 async fn visible(caller: &Caller, state: &AppState, id: &str) -> Result<Webhook, ApiError> {
-    caller.require(Scope::Webhooks)?;
     let webhook = state.webhooks.get(id).await.map_err(webhook_error)?;
     if !may_manage(caller, webhook.account_ids.as_ref()) {
         return Err(ApiError::not_found(format!("webhook {id} not found")));
@@ -92,7 +100,8 @@ async fn visible(caller: &Caller, state: &AppState, id: &str) -> Result<Webhook,
     Ok(webhook)
 }
 
-#[derive(Serialize)]
+/// The creation answer: the webhook and, this once, its signing secret.
+#[derive(Serialize, ToSchema)]
 struct Created {
     #[serde(flatten)]
     webhook: WebhookView,
@@ -100,12 +109,26 @@ struct Created {
     secret: String,
 }
 
+/// Add a webhook: Postern POSTs each matching event to it, signed, with retries.
+#[utoipa::path(
+    post,
+    path = "/webhooks",
+    operation_id = "create_webhook",
+    tag = "webhooks",
+    security(("bearer" = ["webhooks"])),
+    request_body = WebhookRequest,
+    responses(
+        (status = 201, description = "Created, with its signing secret.", body = Created),
+        (status = 400, description = "The request names wrong fields (`details.fields`).", body = ErrorBody),
+        (status = 403, description = "An account-bound token asked for a webhook beyond its accounts.", body = ErrorBody),
+        (status = 415, description = "The body is not JSON.", body = ErrorBody),
+    )
+)]
 async fn create(
-    caller: Caller,
+    caller: Authorized<needs::Webhooks>,
     State(state): State<AppState>,
     ApiJson(input): ApiJson<NewWebhookInput>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
-    caller.require(Scope::Webhooks)?;
     if !may_manage(&caller, input.account_ids.as_ref()) {
         return Err(ApiError::forbidden(
             "this token may only create webhooks bound to its own accounts",
@@ -119,8 +142,25 @@ async fn create(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
-async fn list(caller: Caller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::Webhooks)?;
+/// The webhooks the token may manage.
+#[derive(Serialize, ToSchema)]
+struct WebhookList {
+    webhooks: Vec<WebhookView>,
+}
+
+/// List the webhooks the token may manage.
+#[utoipa::path(
+    get,
+    path = "/webhooks",
+    operation_id = "list_webhooks",
+    tag = "webhooks",
+    security(("bearer" = ["webhooks"])),
+    responses((status = 200, description = "The webhooks.", body = WebhookList))
+)]
+async fn list(
+    caller: Authorized<needs::Webhooks>,
+    State(state): State<AppState>,
+) -> Result<Json<WebhookList>, ApiError> {
     let webhooks: Vec<WebhookView> = state
         .webhooks
         .list()
@@ -130,23 +170,53 @@ async fn list(caller: Caller, State(state): State<AppState>) -> Result<Json<Valu
         .filter(|webhook| may_manage(&caller, webhook.account_ids.as_ref()))
         .map(WebhookView::from)
         .collect();
-    Ok(Json(json!({ "webhooks": webhooks })))
+    Ok(Json(WebhookList { webhooks }))
 }
 
+/// Show one webhook.
+#[utoipa::path(
+    get,
+    path = "/webhooks/{id}",
+    operation_id = "show_webhook",
+    tag = "webhooks",
+    security(("bearer" = ["webhooks"])),
+    params(("id" = String, Path, description = WEBHOOK_ID)),
+    responses(
+        (status = 200, description = "The webhook.", body = WebhookView),
+        (status = 404, description = "No such webhook, or not one the token may manage.", body = ErrorBody),
+    )
+)]
 async fn show(
-    caller: Caller,
+    caller: Authorized<needs::Webhooks>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<WebhookView>, ApiError> {
     Ok(Json(WebhookView::from(
         visible(&caller, &state, &id).await?,
     )))
 }
 
+/// Change a webhook; omitted fields stay as they are.
+#[utoipa::path(
+    patch,
+    path = "/webhooks/{id}",
+    operation_id = "update_webhook",
+    tag = "webhooks",
+    security(("bearer" = ["webhooks"])),
+    params(("id" = String, Path, description = WEBHOOK_ID)),
+    request_body = WebhookChange,
+    responses(
+        (status = 200, description = "The webhook as it is now.", body = WebhookView),
+        (status = 400, description = "The request names wrong fields (`details.fields`).", body = ErrorBody),
+        (status = 403, description = "An account-bound token asked to bind it beyond its accounts.", body = ErrorBody),
+        (status = 404, description = "No such webhook, or not one the token may manage.", body = ErrorBody),
+        (status = 415, description = "The body is not JSON.", body = ErrorBody),
+    )
+)]
 async fn update(
-    caller: Caller,
+    caller: Authorized<needs::Webhooks>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(input): ApiJson<WebhookUpdateInput>,
 ) -> Result<Json<WebhookView>, ApiError> {
     visible(&caller, &state, &id).await?;
@@ -165,34 +235,76 @@ async fn update(
     Ok(Json(WebhookView::from(updated)))
 }
 
+/// Remove a webhook; its pending deliveries are dropped.
+#[utoipa::path(
+    delete,
+    path = "/webhooks/{id}",
+    operation_id = "remove_webhook",
+    tag = "webhooks",
+    security(("bearer" = ["webhooks"])),
+    params(("id" = String, Path, description = WEBHOOK_ID)),
+    responses(
+        (status = 204, description = "Removed."),
+        (status = 404, description = "No such webhook, or not one the token may manage.", body = ErrorBody),
+    )
+)]
 async fn remove(
-    caller: Caller,
+    caller: Authorized<needs::Webhooks>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     visible(&caller, &state, &id).await?;
     state.webhooks.delete(&id).await.map_err(webhook_error)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The test event queued for one webhook.
+#[derive(Serialize, ToSchema)]
+struct TestQueued {
+    /// The `webhook.test` event's id.
+    event_id: i64,
+}
+
+/// Queue a `webhook.test` event for this webhook alone.
+#[utoipa::path(
+    post,
+    path = "/webhooks/{id}/test",
+    operation_id = "test_webhook",
+    tag = "webhooks",
+    security(("bearer" = ["webhooks"])),
+    params(("id" = String, Path, description = WEBHOOK_ID)),
+    responses(
+        (status = 202, description = "Queued; its delivery shows in the deliveries.", body = TestQueued),
+        (status = 404, description = "No such webhook, or not one the token may manage.", body = ErrorBody),
+        (status = 409, description = "The webhook is disabled (`webhook_disabled`).", body = ErrorBody),
+    )
+)]
 async fn test(
-    caller: Caller,
+    caller: Authorized<needs::Webhooks>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    ApiPath(id): ApiPath<String>,
+) -> Result<(StatusCode, Json<TestQueued>), ApiError> {
     visible(&caller, &state, &id).await?;
     let event = state.webhooks.send_test(&id).await.map_err(webhook_error)?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "event_id": event.id.0 })),
+        Json(TestQueued {
+            event_id: event.id.0,
+        }),
     ))
 }
 
-#[derive(Serialize)]
+fn delivery_statuses() -> utoipa::openapi::schema::Schema {
+    crate::openapi::one_of(DeliveryStatus::ALL.iter().map(|status| status.as_str()))
+}
+
+/// One event's delivery to one webhook.
+#[derive(Serialize, ToSchema)]
 struct DeliveryView {
     id: String,
     event_id: i64,
     account_id: Option<String>,
+    #[schema(schema_with = delivery_statuses)]
     status: &'static str,
     attempts: u32,
     next_attempt_at: DateTime<Utc>,
@@ -219,19 +331,43 @@ impl From<Delivery> for DeliveryView {
     }
 }
 
-#[derive(Deserialize)]
+/// The deliveries listing's query.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct DeliveryParams {
+    /// Only deliveries of events before this event id.
     before: Option<i64>,
+    /// Deliveries per page, 1 to 500 (default 100; others are clamped).
     limit: Option<u32>,
 }
 
+/// A page of deliveries, newest first.
+#[derive(Serialize, ToSchema)]
+struct DeliveryList {
+    deliveries: Vec<DeliveryView>,
+}
+
+/// List a webhook's deliveries, newest first.
+#[utoipa::path(
+    get,
+    path = "/webhooks/{id}/deliveries",
+    operation_id = "list_webhook_deliveries",
+    tag = "webhooks",
+    security(("bearer" = ["webhooks"])),
+    params(("id" = String, Path, description = WEBHOOK_ID), DeliveryParams),
+    responses(
+        (status = 200, description = "A page of deliveries.", body = DeliveryList),
+        (status = 400, description = "A wrong query.", body = ErrorBody),
+        (status = 404, description = "No such webhook, or not one the token may manage.", body = ErrorBody),
+    )
+)]
 async fn deliveries(
-    caller: Caller,
+    caller: Authorized<needs::Webhooks>,
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(params): Query<DeliveryParams>,
-) -> Result<Json<Value>, ApiError> {
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(params): ApiQuery<DeliveryParams>,
+) -> Result<Json<DeliveryList>, ApiError> {
     visible(&caller, &state, &id).await?;
     let limit = params.limit.unwrap_or(100).clamp(1, 500);
     let found = state
@@ -240,13 +376,30 @@ async fn deliveries(
         .await
         .map_err(webhook_error)?;
     let views: Vec<DeliveryView> = found.into_iter().map(DeliveryView::from).collect();
-    Ok(Json(json!({ "deliveries": views })))
+    Ok(Json(DeliveryList { deliveries: views }))
 }
 
+/// Deliver an event to the webhook again, as a new attempt now.
+#[utoipa::path(
+    post,
+    path = "/webhooks/{id}/deliveries/{delivery}/redeliver",
+    operation_id = "redeliver_webhook_delivery",
+    tag = "webhooks",
+    security(("bearer" = ["webhooks"])),
+    params(
+        ("id" = String, Path, description = WEBHOOK_ID),
+        ("delivery" = String, Path, description = "The delivery's id."),
+    ),
+    responses(
+        (status = 200, description = "The delivery, queued again.", body = DeliveryView),
+        (status = 404, description = "No such webhook or delivery, or not one the token may manage.", body = ErrorBody),
+        (status = 409, description = "The webhook is disabled (`webhook_disabled`).", body = ErrorBody),
+    )
+)]
 async fn redeliver(
-    caller: Caller,
+    caller: Authorized<needs::Webhooks>,
     State(state): State<AppState>,
-    Path((id, delivery)): Path<(String, String)>,
+    ApiPath((id, delivery)): ApiPath<(String, String)>,
 ) -> Result<Json<DeliveryView>, ApiError> {
     visible(&caller, &state, &id).await?;
     let delivery = state
@@ -257,25 +410,52 @@ async fn redeliver(
     Ok(Json(DeliveryView::from(delivery)))
 }
 
-#[derive(Deserialize)]
+/// The event stream's query.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct EventParams {
-    /// The last event id already seen (0 for the beginning).
+    /// The last event id already seen (0 for the beginning): the `next_after` of the previous page.
     after: Option<i64>,
+    /// Events per page, 1 to 1000 (default 100; others are clamped).
     limit: Option<u32>,
     /// Seconds to wait for new events when there are none (long-poll); at most 25.
     wait: Option<u64>,
 }
 
+/// A page of events, in id order.
+#[derive(Serialize, ToSchema)]
+struct EventPage<'a> {
+    /// The events, each as webhooks receive it.
+    #[schema(value_type = Vec<EventDoc>)]
+    events: Vec<EventBody<'a>>,
+    /// The `after` of the next call: the last event id examined.
+    next_after: i64,
+}
+
 /// The longest long-poll: below the default request timeout (30 s) so the wait ends first.
 const MAX_WAIT_SECS: u64 = 25;
 
+/// Pull events after a cursor, waiting for new ones (long-poll) when asked.
+///
+/// An account-bound token gets only its accounts' events.
+#[utoipa::path(
+    get,
+    path = "/events",
+    operation_id = "list_events",
+    tag = "webhooks",
+    security(("bearer" = ["webhooks"])),
+    params(EventParams),
+    responses(
+        (status = 200, description = "A page of events (empty when none came within `wait`).", body = EventPage),
+        (status = 400, description = "A wrong query.", body = ErrorBody),
+    )
+)]
 async fn events(
-    caller: Caller,
+    caller: Authorized<needs::Webhooks>,
     State(state): State<AppState>,
-    Query(params): Query<EventParams>,
-) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::Webhooks)?;
+    ApiQuery(params): ApiQuery<EventParams>,
+) -> Result<Response, ApiError> {
     let scope = match &caller.token.account_ids {
         None => AccountScope::All,
         Some(ids) => AccountScope::Only(ids.clone()),
@@ -287,8 +467,11 @@ async fn events(
         .stream()
         .events_after(params.after.unwrap_or(0), limit, &scope, wait)
         .await?;
-    let events: Vec<EventBody<'_>> = page.events.iter().map(EventBody::of).collect();
-    Ok(Json(
-        json!({ "events": events, "next_after": page.next_after }),
-    ))
+    let events = page.events.iter().map(EventBody::of).collect();
+    let body = EventPage {
+        events,
+        next_after: page.next_after,
+    };
+    // Rendered here: the page borrows the events read above.
+    Ok(Json(body).into_response())
 }

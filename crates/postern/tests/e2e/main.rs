@@ -8,6 +8,7 @@ mod doctor;
 mod message_ops;
 mod metrics_http;
 mod oauth_http;
+mod openapi_http;
 mod outbox_crash;
 mod send_http;
 mod server;

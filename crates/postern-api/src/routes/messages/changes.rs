@@ -23,14 +23,13 @@
 //! Key decision: every change happens on the server first; a server that refuses, or a mailbox
 //! reset under the message (409 `mailbox_reset`), leaves the local picture untouched.
 
-use super::{ListParams, Message, MessageSummary, find_mailbox, message_of, visible};
-use crate::api_token::Scope;
-use crate::auth::Caller;
-use crate::error::ApiError;
-use crate::extract::ApiJson;
+use super::{ListParams, Message, MessageList, MessageSummary, find_mailbox, message_of, visible};
+use crate::auth::{Authorized, needs};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use postern_auth::token_manager::TokenError;
@@ -42,6 +41,7 @@ use postern_sync::ops::{
 use postern_sync::{ImapError, ServiceError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 /// The message operations over the state's sync service and store.
 pub(super) fn ops(state: &AppState) -> MessageOps {
@@ -49,7 +49,7 @@ pub(super) fn ops(state: &AppState) -> MessageOps {
 }
 
 /// A mailbox named by its id or its name.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(untagged)]
 enum MailboxRef {
     Id(i64),
@@ -65,19 +65,23 @@ impl MailboxRef {
     }
 }
 
-/// The body of `PATCH .../messages/{mid}`.
-#[derive(Deserialize)]
+/// The body of `PATCH .../messages/{mid}`: at least one of the three.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct MessagePatch {
+    /// System flags (`\Seen`, `\Answered`, `\Flagged`, `\Deleted`, `\Draft`) or keywords
+    /// (`$Important`) to set.
     #[serde(default)]
     add_flags: Vec<String>,
+    /// Flags to clear.
     #[serde(default)]
     remove_flags: Vec<String>,
+    /// A mailbox of the same account, by id or name, to move the message to (after the flags).
     move_to: Option<MailboxRef>,
 }
 
 /// A mailbox as the answers name it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(super) struct MailboxName {
     id: i64,
     name: String,
@@ -93,7 +97,7 @@ impl From<&Mailbox> for MailboxName {
 }
 
 /// The answer to a `PATCH`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(super) struct Changed {
     id: i64,
     /// The flags on the server now.
@@ -104,13 +108,35 @@ pub(super) struct Changed {
     moved: bool,
 }
 
+/// Change a message's flags, or move it, on the server first.
+#[utoipa::path(
+    patch,
+    path = "/accounts/{id}/messages/{message}",
+    operation_id = "update_message",
+    tag = "messages",
+    security(("bearer" = ["messages:write"])),
+    params(
+        ("id" = String, Path, description = "The account's id."),
+        ("message" = String, Path, description = "The message's id."),
+    ),
+    request_body = MessagePatch,
+    responses(
+        (status = 200, description = "The flags and mailbox on the server now.", body = Changed),
+        (status = 400, description = "Wrong flags or target, or nothing to do (`details.fields`).", body = ErrorBody),
+        (status = 404, description = "No such account or message (or not one the token may see).", body = ErrorBody),
+        (status = 409, description = "The mailbox was reset, the server lacks a needed extension, or the account does not sync now.", body = ErrorBody),
+        (status = 410, description = "The message is gone from the server.", body = ErrorBody),
+        (status = 415, description = "The body is not JSON.", body = ErrorBody),
+        (status = 502, description = "The mail server failed or refused.", body = ErrorBody),
+    )
+)]
 pub(super) async fn update(
-    caller: Caller,
+    caller: Authorized<needs::MessagesWrite>,
     State(state): State<AppState>,
-    Path((id, message)): Path<(String, String)>,
+    ApiPath((id, message)): ApiPath<(String, String)>,
     ApiJson(patch): ApiJson<MessagePatch>,
 ) -> Result<Json<Changed>, ApiError> {
-    let account_id = visible(&caller, &id, Scope::MessagesWrite)?;
+    let account_id = visible(&caller, &id)?;
     let message = message_of(&state, &account_id, &message).await?;
     let change = checked_change(&state, &account_id, &message, patch).await?;
     let outcome = ops(&state)
@@ -218,20 +244,62 @@ async fn checked_target(
 }
 
 /// The query of `DELETE .../messages/{mid}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct DeleteParams {
+    /// Expunge it instead of moving it to the Trash.
     #[serde(default)]
     expunge: bool,
 }
 
+/// The answer to a `DELETE`.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Deleted {
+    id: i64,
+    /// `moved_to_trash` or `expunged`.
+    #[schema(schema_with = delete_actions)]
+    action: &'static str,
+    /// The Trash it moved to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mailbox: Option<MailboxName>,
+}
+
+fn delete_actions() -> utoipa::openapi::schema::Schema {
+    crate::openapi::one_of(["moved_to_trash", "expunged"])
+}
+
+/// Delete a message: to the Trash, or expunged.
+///
+/// By default it moves to the account's `\Trash` mailbox; with `expunge=true`, or when it is in
+/// the Trash already, it is marked `\Deleted` and that UID alone is expunged.
+#[utoipa::path(
+    delete,
+    path = "/accounts/{id}/messages/{message}",
+    operation_id = "delete_message",
+    tag = "messages",
+    security(("bearer" = ["messages:write"])),
+    params(
+        ("id" = String, Path, description = "The account's id."),
+        ("message" = String, Path, description = "The message's id."),
+        DeleteParams,
+    ),
+    responses(
+        (status = 200, description = "What was done.", body = Deleted),
+        (status = 400, description = "A wrong query.", body = ErrorBody),
+        (status = 404, description = "No such account or message (or not one the token may see).", body = ErrorBody),
+        (status = 409, description = "No Trash mailbox (`no_trash_mailbox`), a reset mailbox, or the account does not sync now.", body = ErrorBody),
+        (status = 410, description = "The message is gone from the server.", body = ErrorBody),
+        (status = 502, description = "The mail server failed or refused.", body = ErrorBody),
+    )
+)]
 pub(super) async fn delete(
-    caller: Caller,
+    caller: Authorized<needs::MessagesWrite>,
     State(state): State<AppState>,
-    Path((id, message)): Path<(String, String)>,
-    Query(params): Query<DeleteParams>,
-) -> Result<Json<Value>, ApiError> {
-    let account_id = visible(&caller, &id, Scope::MessagesWrite)?;
+    ApiPath((id, message)): ApiPath<(String, String)>,
+    ApiQuery(params): ApiQuery<DeleteParams>,
+) -> Result<Json<Deleted>, ApiError> {
+    let account_id = visible(&caller, &id)?;
     let message = message_of(&state, &account_id, &message).await?;
     let mode = if params.expunge {
         DeleteMode::Expunge
@@ -243,28 +311,18 @@ pub(super) async fn delete(
         .await
         .map_err(ops_error)?;
     let answer = match outcome {
-        DeleteOutcome::MovedToTrash(trash) => json!({
-            "id": message.id.0,
-            "action": "moved_to_trash",
-            "mailbox": MailboxName::from(&trash),
-        }),
-        DeleteOutcome::Expunged => json!({ "id": message.id.0, "action": "expunged" }),
+        DeleteOutcome::MovedToTrash(trash) => Deleted {
+            id: message.id.0,
+            action: "moved_to_trash",
+            mailbox: Some(MailboxName::from(&trash)),
+        },
+        DeleteOutcome::Expunged => Deleted {
+            id: message.id.0,
+            action: "expunged",
+            mailbox: None,
+        },
     };
     Ok(Json(answer))
-}
-
-/// The answer to `?server_search=`.
-#[derive(Serialize)]
-struct SearchAnswer {
-    /// The stored matches, newest first.
-    messages: Vec<MessageSummary>,
-    /// Matches not stored (yet): UIDs of the mailbox, descending.
-    unsynced_uids: Vec<u32>,
-    /// Matches on the server in all; only the newest `limit` are listed.
-    total: usize,
-    mailbox: MailboxName,
-    /// Always null: a server search is one page.
-    next_cursor: Option<String>,
 }
 
 /// `GET .../messages?server_search=` (the listing handler checked the caller and the limit).
@@ -296,16 +354,17 @@ pub(super) async fn server_search(
         .server_search(&mailbox, &text, limit as usize)
         .await
         .map_err(ops_error)?;
-    Ok(Json(SearchAnswer {
+    Ok(Json(MessageList {
         messages: found
             .messages
             .into_iter()
             .map(MessageSummary::from)
             .collect(),
-        unsynced_uids: found.unsynced_uids,
-        total: found.total,
-        mailbox: MailboxName::from(&mailbox),
+        // A server search is one page.
         next_cursor: None,
+        unsynced_uids: Some(found.unsynced_uids),
+        total: Some(found.total),
+        mailbox: Some(MailboxName::from(&mailbox)),
     })
     .into_response())
 }
