@@ -99,7 +99,7 @@ impl ApiTokens for SqliteApiTokens {
         .bind(new.account_ids.map(Json))
         .bind(to_millis(Utc::now()))
         .bind(new.expires_at.map(to_millis))
-        .execute(&self.db.write)
+        .execute(&mut *self.db.write().await?)
         .await?;
         // Re-read so the caller gets exactly what a later `list` returns (millisecond precision).
         self.get(&id)
@@ -129,7 +129,7 @@ impl ApiTokens for SqliteApiTokens {
             sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
                 .bind(to_millis(Utc::now()))
                 .bind(id.as_str().to_owned())
-                .execute(&self.db.write)
+                .execute(&mut *self.db.write().await?)
                 .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -153,7 +153,7 @@ impl ApiTokens for SqliteApiTokens {
         .bind(to_millis(at))
         .bind(id.as_str().to_owned())
         .bind(to_millis(at))
-        .execute(&self.db.write)
+        .execute(&mut *self.db.write().await?)
         .await?;
         Ok(())
     }

@@ -116,7 +116,7 @@ impl Audit for SqliteAudit {
         .bind(entry.action.as_str())
         .bind(entry.outcome.as_str())
         .bind(entry.detail)
-        .fetch_one(&self.db.write)
+        .fetch_one(&mut *self.db.write().await?)
         .await?;
         row.into_entry()
     }

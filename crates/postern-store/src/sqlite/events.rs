@@ -101,7 +101,7 @@ pub(super) async fn insert_events(
 #[async_trait]
 impl Events for SqliteEvents {
     async fn append(&self, new: NewEvent) -> Result<Event, StoreError> {
-        let event = insert_event(&self.db.write, new).await?;
+        let event = insert_event(&mut *self.db.write().await?, new).await?;
         self.appended.notify_waiters();
         Ok(event)
     }

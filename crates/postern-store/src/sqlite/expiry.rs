@@ -71,7 +71,7 @@ impl Expiry for SqliteExpiry {
                 .bind(status.as_str())
                 .bind(to_millis(Utc::now()))
                 .bind(app_id.as_str().to_owned())
-                .execute(&self.db.write)
+                .execute(&mut *self.db.write().await?)
                 .await?;
         Ok(result.rows_affected() == 1)
     }

@@ -211,7 +211,7 @@ impl Grants for SqliteGrants {
         )
         .bind(to_millis(next_attempt_at))
         .bind(account_id.as_str().to_owned())
-        .fetch_optional(&self.db.write)
+        .fetch_optional(&mut *self.db.write().await?)
         .await?;
         let failures = failures
             .ok_or_else(|| StoreError::not_found(format!("grant of account {account_id}")))?;

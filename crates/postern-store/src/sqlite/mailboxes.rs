@@ -267,7 +267,7 @@ impl Mailboxes for SqliteMailboxes {
         .bind(role.map(MailboxRole::as_str))
         .bind(to_millis(Utc::now()))
         .bind(id.0)
-        .execute(&self.db.write)
+        .execute(&mut *self.db.write().await?)
         .await?;
         Ok(updated.rows_affected() == 1)
     }

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use sqlx::SqlitePool;
+use sqlx::SqliteConnection;
 use sqlx::migrate::Migrator;
 
 use super::open_error;
@@ -18,14 +18,14 @@ use crate::schema::ensure_not_newer;
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Refuses a newer schema, then applies every pending migration.
-pub(super) async fn run(pool: &SqlitePool, path: &Path) -> Result<(), StoreError> {
+pub(super) async fn run(conn: &mut SqliteConnection, path: &Path) -> Result<(), StoreError> {
     // The first statement on a fresh handle: "file is not a database" surfaces here, so report it
     // as an open failure naming the file.
-    let applied = applied_versions(pool)
+    let applied = applied_versions(conn)
         .await
         .map_err(|err| open_error(path, err))?;
     ensure_not_newer(&applied, &known_versions())?;
-    MIGRATOR.run(pool).await?;
+    MIGRATOR.run(conn).await?;
     Ok(())
 }
 
@@ -37,16 +37,16 @@ fn known_versions() -> Vec<i64> {
         .collect()
 }
 
-async fn applied_versions(pool: &SqlitePool) -> Result<Vec<i64>, sqlx::Error> {
+async fn applied_versions(conn: &mut SqliteConnection) -> Result<Vec<i64>, sqlx::Error> {
     let has_table: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
     )
-    .fetch_one(pool)
+    .fetch_one(&mut *conn)
     .await?;
     if !has_table {
         return Ok(Vec::new());
     }
     sqlx::query_scalar("SELECT version FROM _sqlx_migrations")
-        .fetch_all(pool)
+        .fetch_all(conn)
         .await
 }

@@ -27,6 +27,7 @@ mod search;
 mod secrets;
 mod vault_keys;
 mod webhooks;
+mod writer;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -39,7 +40,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteError, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Connection, SqliteConnection};
 
 use crate::store::Backend;
 use crate::{
@@ -50,9 +51,6 @@ use crate::{
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Readers run in parallel under WAL; more connections than this buys nothing on a small server.
 const READ_CONNECTIONS: u32 = 8;
-
-/// How long a write may wait for its turn on the writer connection before failing as busy.
-const WRITE_QUEUE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Primary result codes worth retrying: SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR.
 const TRANSIENT_PRIMARY_CODES: [i32; 3] = [5, 6, 10];
@@ -82,18 +80,19 @@ impl SqliteBackend {
     /// Opens or creates the file at `path`, refuses a newer schema, and migrates.
     pub(crate) async fn open(path: &Path) -> Result<Self, StoreError> {
         create_parent_dir(path).await?;
-        let write = connect_writer(path).await?;
-        if let Err(err) = migrate::run(&write, path).await {
-            write.close().await;
+        let mut conn = connect_writer(path).await?;
+        if let Err(err) = migrate::run(&mut conn, path).await {
+            close_quietly(conn).await;
             return Err(err);
         }
         let read = match connect_readers(path).await {
             Ok(read) => read,
             Err(err) => {
-                write.close().await;
+                close_quietly(conn).await;
                 return Err(err);
             }
         };
+        let write = writer::Writer::new(conn);
         tracing::debug!(path = %path.display(), "sqlite store opened");
         Ok(Self::with_pools(Pools { read, write }))
     }
@@ -213,11 +212,18 @@ pub(crate) struct Pools {
     /// Read-only connections for queries; they run in parallel with the writer under WAL.
     read: SqlitePool,
     /// The single connection every write of this process goes through, in arrival order.
-    write: SqlitePool,
+    write: writer::Writer,
+}
+
+impl Pools {
+    /// The writer, for a single statement (no transaction needed around it).
+    async fn write(&self) -> Result<writer::WriteGuard, StoreError> {
+        self.write.acquire().await
+    }
 }
 
 /// The one writer connection; it creates the file and sets the journal mode.
-async fn connect_writer(path: &Path) -> Result<SqlitePool, StoreError> {
+async fn connect_writer(path: &Path) -> Result<SqliteConnection, StoreError> {
     let options = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
@@ -226,16 +232,16 @@ async fn connect_writer(path: &Path) -> Result<SqlitePool, StoreError> {
         .foreign_keys(true)
         .busy_timeout(BUSY_TIMEOUT)
         .pragma("secure_delete", "ON");
-    SqlitePoolOptions::new()
-        .max_connections(1)
-        // A file on this machine does not hang up: pinging before each use only adds a round
-        // trip to the connection's thread.
-        .test_before_acquire(false)
-        // A burst of writers queues here; the wait is bounded by the work ahead, not a lock.
-        .acquire_timeout(WRITE_QUEUE_TIMEOUT)
-        .connect_with(options)
+    SqliteConnection::connect_with(&options)
         .await
         .map_err(|err| open_error(path, err))
+}
+
+/// Closes a writer connection that will not be used, logging rather than failing.
+async fn close_quietly(conn: SqliteConnection) {
+    if let Err(error) = conn.close().await {
+        tracing::debug!(%error, "closing the SQLite writer after a failed open");
+    }
 }
 
 /// Read-only connections: a write sent to one of them fails instead of contending for the lock.
@@ -247,6 +253,8 @@ async fn connect_readers(path: &Path) -> Result<SqlitePool, StoreError> {
         .busy_timeout(BUSY_TIMEOUT);
     SqlitePoolOptions::new()
         .max_connections(READ_CONNECTIONS)
+        // A file on this machine does not hang up: pinging before each use only adds a round
+        // trip to the connection's thread.
         .test_before_acquire(false)
         .connect_with(options)
         .await
@@ -297,11 +305,9 @@ fn to_count(count: i64, what: &str) -> Result<u64, StoreError> {
     u64::try_from(count).map_err(|_| StoreError::corrupt(format!("negative {what}")))
 }
 
-/// Starts a write transaction on the writer connection with `BEGIN IMMEDIATE`: it takes the
-/// database's write lock up front, so a writer in another process makes it wait (busy timeout)
-/// instead of failing with SQLITE_BUSY halfway, when a read would have to become a write.
-async fn begin_write(db: &Pools) -> Result<Transaction<'static, Sqlite>, StoreError> {
-    Ok(db.write.begin_with("BEGIN IMMEDIATE").await?)
+/// Starts a write transaction on the writer connection (see [`writer::WriteGuard::begin`]).
+async fn begin_write(db: &Pools) -> Result<writer::WriteTx, StoreError> {
+    db.write().await?.begin().await
 }
 
 /// Parses a stored enum name or id, reporting a bad one as corrupt data naming the row.

@@ -240,7 +240,7 @@ impl OAuthApps for SqliteOAuthApps {
         .bind(last_error.map(str::to_owned))
         .bind(to_millis(Utc::now()))
         .bind(id.as_str().to_owned())
-        .execute(&self.db.write)
+        .execute(&mut *self.db.write().await?)
         .await?;
         Ok(result.rows_affected() == 1)
     }

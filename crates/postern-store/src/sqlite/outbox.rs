@@ -268,7 +268,8 @@ impl SqliteOutbox {
     ) -> Result<Option<OutboxItem>, StoreError> {
         // One statement: the `outbox_outcome_event` trigger appends `message.sent` /
         // `message.failed` with it, atomically.
-        let item = update_finished(&self.db.write, lease, &finish, Utc::now()).await?;
+        let item =
+            update_finished(&mut *self.db.write().await?, lease, &finish, Utc::now()).await?;
         if item
             .as_ref()
             .is_some_and(|item| matches!(item.status, OutboxStatus::Sent | OutboxStatus::Failed))
@@ -318,7 +319,7 @@ impl Outbox for SqliteOutbox {
         let now = Utc::now();
         let Some(key) = &new.idempotency_key else {
             // One statement: no transaction needed around it.
-            let item = insert_item(&self.db.write, &new, to_millis(now)).await?;
+            let item = insert_item(&mut *self.db.write().await?, &new, to_millis(now)).await?;
             return Ok(Enqueued::Created(item));
         };
         let mut tx = begin_write(&self.db).await?;
@@ -342,7 +343,7 @@ impl Outbox for SqliteOutbox {
         let expires_at = now + TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX);
         let lease_id = uuid::Uuid::new_v4().simple().to_string();
         let rows = claim_rows(
-            &self.db.write,
+            &mut *self.db.write().await?,
             to_millis(now),
             limit,
             &lease_id,
@@ -373,7 +374,7 @@ impl Outbox for SqliteOutbox {
              next_attempt_at = ?1, updated_at = ?1 WHERE status = 'sending'",
         )
         .bind(now)
-        .execute(&self.db.write)
+        .execute(&mut *self.db.write().await?)
         .await?;
         Ok(released.rows_affected())
     }

@@ -97,7 +97,7 @@ pub(super) async fn delete_owner_secrets<'e>(
 #[async_trait]
 impl Secrets for SqliteSecrets {
     async fn put(&self, secret: &SecretRef, sealed: &Sealed) -> Result<(), StoreError> {
-        put_secret(&self.db.write, secret, sealed).await
+        put_secret(&mut *self.db.write().await?, secret, sealed).await
     }
 
     async fn get(&self, secret: &SecretRef) -> Result<Option<Sealed>, StoreError> {
@@ -113,7 +113,7 @@ impl Secrets for SqliteSecrets {
     }
 
     async fn delete_owner(&self, owner_kind: &str, owner_id: &str) -> Result<u64, StoreError> {
-        delete_owner_secrets(&self.db.write, owner_kind, owner_id).await
+        delete_owner_secrets(&mut *self.db.write().await?, owner_kind, owner_id).await
     }
 
     async fn count(&self) -> Result<u64, StoreError> {

@@ -10,7 +10,7 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use postern_vault::{KeyId, WrappedKey};
-use sqlx::{Sqlite, Transaction};
+use sqlx::SqliteConnection;
 
 use super::secrets::decode_sealed;
 use super::to_millis;
@@ -25,7 +25,7 @@ impl SqliteVaultKeys {
         SqliteVaultKeys { db }
     }
 
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+    async fn begin_write(&self) -> Result<super::writer::WriteTx, StoreError> {
         super::begin_write(&self.db).await
     }
 }
@@ -147,15 +147,15 @@ impl VaultKeys for SqliteVaultKeys {
     }
 }
 
-async fn stored_key_ids(tx: &mut Transaction<'static, Sqlite>) -> Result<Vec<KeyId>, StoreError> {
+async fn stored_key_ids(tx: &mut SqliteConnection) -> Result<Vec<KeyId>, StoreError> {
     let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM vault_keys ORDER BY id")
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await?;
     ids.into_iter().map(key_id_from_db).collect()
 }
 
 async fn insert_key(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut SqliteConnection,
     key: &WrappedKey,
     active: bool,
 ) -> Result<(), StoreError> {
@@ -164,20 +164,20 @@ async fn insert_key(
         .bind(key.bytes.clone())
         .bind(active)
         .bind(to_millis(Utc::now()))
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
 
 /// Re-encrypts every secret under `new_key`; returns how many there were.
 async fn reseal_all(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut SqliteConnection,
     new_key: KeyId,
     reseal: &Reseal<'_>,
 ) -> Result<u64, StoreError> {
     let rows: Vec<SecretRow> =
         sqlx::query_as("SELECT owner_kind, owner_id, name, sealed FROM secrets")
-            .fetch_all(&mut **tx)
+            .fetch_all(&mut *tx)
             .await?;
     let mut resealed = 0;
     for row in rows {
@@ -200,7 +200,7 @@ async fn reseal_all(
         .bind(secret.owner_kind)
         .bind(secret.owner_id)
         .bind(secret.name)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
         resealed += 1;
     }

@@ -485,7 +485,7 @@ impl Webhooks for SqliteWebhooks {
         .bind(now)
         .bind(delivery.as_str().to_owned())
         .bind(webhook.as_str().to_owned())
-        .fetch_optional(&self.db.write)
+        .fetch_optional(&mut *self.db.write().await?)
         .await?;
         row.map(DeliveryRow::into_delivery).transpose()
     }
