@@ -436,14 +436,11 @@ impl<'p, 'w> MailboxPass<'p, 'w> {
             .into_iter()
             .filter(|uid| range.contains(uid))
             .collect();
-        for uids in new_mail_batches(found, self.options.batch_size) {
-            let messages = self.fetch(&uids).await?;
-            let mut batch = SyncBatch::cursor_only(self.mailbox.id, self.state);
+        let batches = new_mail_batches(found, self.options.batch_size);
+        self.fetch_and_commit(batches, Phase::NewMail, |batch, _, uids| {
             batch.state.uidnext = uids.iter().max().map_or(batch.state.uidnext, |uid| uid + 1);
-            batch.new_messages = messages;
-            self.commit(batch, Phase::NewMail, &uids).await?;
-        }
-        Ok(())
+        })
+        .await
     }
 
     /// The initial sync, from the cursor down, newest first, within the window.
@@ -466,17 +463,51 @@ impl<'p, 'w> MailboxPass<'p, 'w> {
             self.options.batch_size,
         );
         let last = batches.len();
-        for (index, uids) in batches.into_iter().enumerate() {
-            let messages = self.fetch(&uids).await?;
-            let mut batch = SyncBatch::cursor_only(self.mailbox.id, self.state);
+        self.fetch_and_commit(batches, Phase::Initial, |batch, index, uids| {
             batch.state.lowest_uid = uids.iter().min().copied().unwrap_or(batch.state.lowest_uid);
             batch.state.initial_done = index + 1 == last;
-            batch.new_messages = messages;
             batch.initial = true;
-            self.commit(batch, Phase::Initial, &uids).await?;
-        }
+        })
+        .await?;
         if last == 0 {
             self.state.initial_done = true;
+        }
+        Ok(())
+    }
+
+    /// Fetches each of `batches` and commits it, in order, fetching the next batch while the
+    /// store commits the one before: parsing and the network run while the store's thread writes.
+    /// `adjust` sets a batch's cursor (it gets the batch, its index and its UIDs) on top of the
+    /// state the previous commit left. A failure stops at once; what was committed stays, and a
+    /// batch fetched but not committed is fetched again by the next pass.
+    async fn fetch_and_commit(
+        &mut self,
+        batches: Vec<Vec<u32>>,
+        phase: Phase,
+        adjust: impl Fn(&mut SyncBatch, usize, &[u32]),
+    ) -> Result<(), SyncError> {
+        let mut pending: Option<(SyncBatch, Vec<u32>)> = None;
+        for (index, uids) in batches.into_iter().enumerate() {
+            let messages = match pending.take() {
+                None => self.fetch(&uids).await?,
+                Some((batch, committing)) => {
+                    let store = self.store;
+                    let state = batch.state;
+                    let (fetched, committed) =
+                        tokio::join!(self.fetch(&uids), store.messages().apply(batch));
+                    self.record(committed?, state, phase, &committing)?;
+                    fetched?
+                }
+            };
+            let mut batch = SyncBatch::cursor_only(self.mailbox.id, self.state);
+            adjust(&mut batch, index, &uids);
+            batch.new_messages = messages;
+            pending = Some((batch, uids));
+        }
+        if let Some((batch, committing)) = pending {
+            let state = batch.state;
+            let committed = self.store.messages().apply(batch).await?;
+            self.record(committed, state, phase, &committing)?;
         }
         Ok(())
     }
@@ -514,6 +545,17 @@ impl<'p, 'w> MailboxPass<'p, 'w> {
     ) -> Result<(), SyncError> {
         let state = batch.state;
         let outcome: BatchOutcome = self.store.messages().apply(batch).await?;
+        self.record(outcome, state, phase, fetched)
+    }
+
+    /// After a commit: keeps its cursor and totals and asks the observer whether to go on.
+    fn record(
+        &mut self,
+        outcome: BatchOutcome,
+        state: SyncState,
+        phase: Phase,
+        fetched: &[u32],
+    ) -> Result<(), SyncError> {
         self.state = state;
         self.totals.inserted += outcome.inserted;
         self.totals.updated += outcome.updated;

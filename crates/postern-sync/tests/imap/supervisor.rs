@@ -246,7 +246,9 @@ async fn an_outage_marks_the_account_error_once_and_it_recovers() {
         assert!(last_error.contains("retrying in"), "{last_error}");
         // More failed attempts while in error: still one event.
         let attempts = proxy.accepted();
-        eventually(TWO_SECONDS, "more attempts", || async {
+        // Attempts follow the back-off; on a loaded 2-core machine three of them can take longer
+        // than the latency bounds above, and this is not a latency assertion.
+        eventually(Duration::from_secs(10), "more attempts", || async {
             proxy.accepted() >= attempts + 3
         })
         .await;
