@@ -15,6 +15,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use postern_store::{AccountState, Store, StoreError};
+use postern_sync::SyncService;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -26,6 +27,13 @@ pub const HTTP_DURATION: &str = "postern_http_request_duration_seconds";
 pub const ACCOUNTS: &str = "postern_accounts";
 /// The newest event id: how many events the log has ever held.
 pub const EVENTS: &str = "postern_events_total";
+/// Outbox items per status, every status present (0 included): `queued` is the depth.
+pub const OUTBOX: &str = "postern_outbox_items";
+/// Running sync supervisors per activity (`idling`, `syncing`, `retrying`, …).
+pub const SYNC_ACTIVITY: &str = "postern_sync_supervisors";
+/// The age of the oldest last full sync pass among running supervisors: the most a mailbox
+/// that IDLE does not watch can lag behind its server (until the next periodic pass).
+pub const SYNC_LAG: &str = "postern_sync_lag_seconds";
 
 /// The `route` label of a request no route matched (unknown paths, fallbacks).
 const UNMATCHED_ROUTE: &str = "unmatched";
@@ -58,9 +66,12 @@ impl Metrics {
         }
     }
 
-    /// Refreshes the store-backed gauges, then renders everything in the Prometheus text format.
-    pub async fn render(&self, store: &Store) -> Result<String, StoreError> {
+    /// Refreshes the store- and sync-backed gauges, then renders everything in the Prometheus
+    /// text format.
+    pub async fn render(&self, store: &Store, sync: &SyncService) -> Result<String, StoreError> {
         record_accounts(store).await?;
+        record_outbox(store).await?;
+        record_sync(sync);
         let newest = self.catch_up_with_events(store).await?;
         gauge!(EVENTS).set(newest as f64);
         Ok(self.handle.render())
@@ -107,6 +118,16 @@ fn describe() {
     );
     describe_gauge!(ACCOUNTS, "Accounts by state.");
     describe_gauge!(EVENTS, "The newest event id in the event log.");
+    describe_gauge!(
+        OUTBOX,
+        "Outbox items by status; queued is the queue's depth."
+    );
+    describe_gauge!(SYNC_ACTIVITY, "Running sync supervisors by activity.");
+    describe_gauge!(
+        SYNC_LAG,
+        ::metrics::Unit::Seconds,
+        "Age of the oldest last full sync pass among running supervisors."
+    );
 }
 
 async fn record_accounts(store: &Store) -> Result<(), StoreError> {
@@ -117,6 +138,36 @@ async fn record_accounts(store: &Store) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+async fn record_outbox(store: &Store) -> Result<(), StoreError> {
+    for (status, count) in store.outbox().count_by_status().await? {
+        gauge!(OUTBOX, "status" => status.as_str()).set(count as f64);
+    }
+    Ok(())
+}
+
+fn record_sync(sync: &SyncService) {
+    let lag = sync.lag();
+    for activity in ACTIVITIES {
+        let count = lag.activities.get(activity).copied().unwrap_or(0);
+        gauge!(SYNC_ACTIVITY, "activity" => *activity).set(count as f64);
+    }
+    let oldest = lag.oldest_pass_age.unwrap_or_default();
+    gauge!(SYNC_LAG).set(oldest.as_secs_f64());
+}
+
+/// Every activity a supervisor reports, so each series exists (at 0) from the first scrape.
+const ACTIVITIES: &[&str] = &[
+    "waiting",
+    "connecting",
+    "syncing",
+    "idling",
+    "polling",
+    "retrying",
+    "failed",
+    "parked",
+    "stopped",
+];
 
 /// The route template a response came from, copied from the request by [`tag_route`] so that
 /// [`record_request`], which runs before routing, can read it afterwards.

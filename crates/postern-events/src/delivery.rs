@@ -184,6 +184,23 @@ struct Batch {
     retries_scheduled: bool,
 }
 
+/// Webhook POSTs, labelled `result`: `delivered` (2xx), `refused` (another status) or `failed`
+/// (no answer).
+pub(crate) const DELIVERIES_METRIC: &str = "postern_webhook_deliveries_total";
+/// How long webhook POSTs took, in seconds, whatever their result.
+pub(crate) const DELIVERY_DURATION_METRIC: &str = "postern_webhook_delivery_duration_seconds";
+
+/// Counts and times one POST in the Prometheus figures.
+fn record_attempt(answer: &Answer, took: std::time::Duration) {
+    let result = match answer {
+        Answer::Status(code, _) if (200..300).contains(code) => "delivered",
+        Answer::Status(..) => "refused",
+        Answer::Failed(_) => "failed",
+    };
+    metrics::counter!(DELIVERIES_METRIC, "result" => result).increment(1);
+    metrics::histogram!(DELIVERY_DURATION_METRIC).record(took.as_secs_f64());
+}
+
 /// How one attempt ended, before it is recorded.
 enum Answer {
     /// The receiver answered with this status (and, for failures, the start of its body).
@@ -489,7 +506,8 @@ impl Worker {
             .header(EVENT_ID_HEADER, event.id.0.to_string())
             .header(EVENT_TYPE_HEADER, event.kind.as_str())
             .body(body);
-        match request.send().await {
+        let started = std::time::Instant::now();
+        let answer = match request.send().await {
             Ok(response) => {
                 let status = response.status();
                 let snippet = if status.is_success() {
@@ -501,7 +519,9 @@ impl Worker {
                 Answer::Status(status.as_u16(), snippet)
             }
             Err(err) => Answer::Failed(describe_error(&err, config.request_timeout)),
-        }
+        };
+        record_attempt(&answer, started.elapsed());
+        answer
     }
 
     /// The outcome to record for `answer`: delivered, retry later, or dead.

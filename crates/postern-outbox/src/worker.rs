@@ -214,12 +214,27 @@ async fn finish(
         }
     };
     match &recorded {
-        Some(item) => log_recorded(item),
+        Some(item) => {
+            metrics::counter!(ATTEMPTS_METRIC, "outcome" => attempt_label(item.status))
+                .increment(1);
+            log_recorded(item)
+        }
         None => {
             tracing::warn!(item = %claimed.item.id, "lease lost before the outcome was recorded")
         }
     }
     Ok(recorded)
+}
+
+/// Attempts recorded, labelled `outcome`: `sent`, `retry` (queued again) or `failed`.
+pub(crate) const ATTEMPTS_METRIC: &str = "postern_outbox_attempts_total";
+
+fn attempt_label(status: OutboxStatus) -> &'static str {
+    match status {
+        OutboxStatus::Sent => "sent",
+        OutboxStatus::Failed => "failed",
+        _ => "retry",
+    }
 }
 
 fn log_recorded(item: &OutboxItem) {

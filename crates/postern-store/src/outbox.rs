@@ -321,4 +321,7 @@ pub trait Outbox: Send + Sync {
 
     /// Items matching `query`, newest first.
     async fn list(&self, query: &OutboxQuery) -> Result<Vec<OutboxItem>, StoreError>;
+
+    /// How many items are in each status, every status listed (0 included).
+    async fn count_by_status(&self) -> Result<Vec<(OutboxStatus, u64)>, StoreError>;
 }

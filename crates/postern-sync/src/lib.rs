@@ -61,6 +61,7 @@ pub mod conn;
 pub mod engine;
 pub mod error;
 pub mod login;
+pub mod metrics;
 pub mod ops;
 mod response;
 pub mod session;
@@ -78,4 +79,4 @@ pub use engine::{
 pub use error::{ImapError, Stage, SyncError, TlsFailure};
 pub use login::{Login, LoginMethod, OAuthMechanism};
 pub use session::{ImapSession, InboxCheck};
-pub use supervisor::{AccountProgress, ServiceError, SyncConfig, SyncService};
+pub use supervisor::{AccountProgress, ServiceError, SyncConfig, SyncLag, SyncService};

@@ -28,6 +28,8 @@ pub struct ImapSession {
     timeouts: Timeouts,
     /// Whether `ENABLE QRESYNC` was sent on this connection (it lasts as long as the connection).
     qresync_enabled: bool,
+    /// Counts this connection in `postern_mail_connections` while it lives.
+    _counted: crate::metrics::OpenConnection,
 }
 
 /// What [`ImapSession::select_inbox_check`] found.
@@ -126,6 +128,7 @@ impl ImapSession {
             capabilities: Capabilities::from(&capabilities),
             timeouts,
             qresync_enabled: false,
+            _counted: crate::metrics::OpenConnection::count("imap"),
         })
     }
 

@@ -38,6 +38,6 @@ async fn scrape(
     _caller: Authorized<needs::Metrics>,
     State(state): State<AppState>,
 ) -> Result<Response, ApiError> {
-    let body = state.metrics.render(&state.store).await?;
+    let body = state.metrics.render(&state.store, &state.sync).await?;
     Ok(([(CONTENT_TYPE, PROMETHEUS_TEXT)], body).into_response())
 }

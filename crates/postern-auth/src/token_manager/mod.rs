@@ -27,6 +27,10 @@ mod outcome;
 mod policy;
 
 pub use explain::{explain_oauth_error, explain_rejection};
+/// The Prometheus counter of token refreshes, labelled `outcome`: `ok`, `grant_dead` (the user
+/// must authorize again), `app_error` (the app's settings), `transient` (retried later).
+pub const REFRESHES_METRIC: &str = "postern_token_refreshes_total";
+
 pub use forecast::{
     ExpiryReason, ForecastPolicy, ForecastReport, days_left, grant_expiry, within_warning,
 };

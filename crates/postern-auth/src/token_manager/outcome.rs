@@ -37,6 +37,7 @@ impl TokenManager {
             "access token refreshed"
         };
         self.audit_refresh(account, AuditOutcome::Ok, detail).await;
+        metrics::counter!(super::REFRESHES_METRIC, "outcome" => "ok").increment(1);
         let had_failures = previous.is_some_and(|grant| grant.refresh_failures > 0);
         if had_failures && account.state == AccountState::Error {
             self.transition(
@@ -63,6 +64,14 @@ impl TokenManager {
         let detail = format!("refresh refused or failed: {error}");
         self.audit_refresh(account, AuditOutcome::Failed, &detail)
             .await;
+        let outcome = if error.is_grant_dead() {
+            "grant_dead"
+        } else if error.is_app_level() {
+            "app_error"
+        } else {
+            "transient"
+        };
+        metrics::counter!(super::REFRESHES_METRIC, "outcome" => outcome).increment(1);
         if error.is_grant_dead() {
             return Err(self.grant_dead(account, &error).await?);
         }

@@ -112,6 +112,8 @@ pub struct SmtpSession {
     extensions: Extensions,
     /// Set when the transaction could not be reset: the server's state is unknown.
     broken: bool,
+    /// Counts this connection in `postern_mail_connections` while it lives.
+    _counted: postern_sync::metrics::OpenConnection,
 }
 
 impl fmt::Debug for SmtpSession {
@@ -140,6 +142,7 @@ impl SmtpSession {
             conn,
             extensions,
             broken: false,
+            _counted: postern_sync::metrics::OpenConnection::count("smtp"),
         })
     }
 

@@ -367,6 +367,23 @@ impl Outbox for SqliteOutbox {
             .collect()
     }
 
+    async fn count_by_status(&self) -> Result<Vec<(OutboxStatus, u64)>, StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, count(*) FROM outbox GROUP BY status")
+                .fetch_all(&self.db.read)
+                .await?;
+        OutboxStatus::ALL
+            .iter()
+            .map(|status| {
+                let count = rows
+                    .iter()
+                    .find(|(name, _)| name == status.as_str())
+                    .map_or(Ok(0), |(_, count)| to_count(*count, "outbox count"))?;
+                Ok((*status, count))
+            })
+            .collect()
+    }
+
     async fn recover_abandoned(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let now = to_millis(now);
         let released = sqlx::query(

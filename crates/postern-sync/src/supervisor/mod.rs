@@ -48,7 +48,7 @@ pub use error::ServiceError;
 pub use failure::ParkReason;
 pub use progress::{AccountProgress, Activity, MailboxProgress, PassSummary};
 pub use schedule::Backoff;
-pub use service::{BudgetedSession, SyncService};
+pub use service::{BudgetedSession, SyncLag, SyncService};
 
 /// Resolves once a stop is asked on `stop` (it turned true, or its sender is gone).
 pub(crate) async fn stop_requested(stop: &mut watch::Receiver<bool>) {

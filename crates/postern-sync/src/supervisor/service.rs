@@ -50,6 +50,15 @@ struct Inner {
     budgets: Mutex<HashMap<AccountId, Arc<Semaphore>>>,
 }
 
+/// What [`SyncService::lag`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncLag {
+    /// Supervisors per activity name.
+    pub activities: std::collections::BTreeMap<&'static str, u64>,
+    /// The age of the oldest last full pass among running supervisors.
+    pub oldest_pass_age: Option<std::time::Duration>,
+}
+
 /// A supervisor's handles.
 struct Running {
     stop: watch::Sender<bool>,
@@ -207,6 +216,25 @@ impl SyncService {
             .supervisors()
             .get(account_id)
             .map(|running| running.progress.snapshot())
+    }
+
+    /// How many running supervisors are at each activity (`idling`, `syncing`, `retrying`, …),
+    /// and the age of the oldest last full pass among them: how stale a mailbox that IDLE does
+    /// not watch can be at most (`None` while no pass has finished).
+    pub fn lag(&self) -> SyncLag {
+        let now = chrono::Utc::now();
+        let mut lag = SyncLag::default();
+        for running in self.inner.supervisors().values() {
+            let progress = running.progress.snapshot();
+            *lag.activities
+                .entry(progress.activity.as_str())
+                .or_default() += 1;
+            let age = progress
+                .last_pass
+                .and_then(|pass| (now - pass.finished_at).to_std().ok());
+            lag.oldest_pass_age = lag.oldest_pass_age.max(age);
+        }
+        lag
     }
 
     /// The accounts whose supervisor is running (not stopped, not parked).

@@ -286,9 +286,9 @@ impl Supervisor {
             &live.settings.sync,
             &observer,
         );
-        let report = stop_during(&mut self.stop, self.shared.config.stop_grace / 2, pass)
-            .await?
-            .map_err(session_failure)?;
+        let report = stop_during(&mut self.stop, self.shared.config.stop_grace / 2, pass).await?;
+        record_pass("account", started, report.is_ok());
+        let report = report.map_err(session_failure)?;
         drain_side_channel(&mut live.session);
         let stored = self
             .shared
@@ -341,6 +341,7 @@ impl Supervisor {
             cell: &self.progress,
             stop: &observer_stop,
         };
+        let started = Instant::now();
         let pass = sync_mailbox(
             &mut live.session,
             &self.shared.store,
@@ -348,9 +349,9 @@ impl Supervisor {
             &live.settings.sync,
             &observer,
         );
-        stop_during(&mut self.stop, self.shared.config.stop_grace / 2, pass)
-            .await?
-            .map_err(session_failure)?;
+        let synced = stop_during(&mut self.stop, self.shared.config.stop_grace / 2, pass).await?;
+        record_pass("mailbox", started, synced.is_ok());
+        synced.map_err(session_failure)?;
         drain_side_channel(&mut live.session);
         live.inbox_ready = true;
         Ok(())
@@ -499,6 +500,14 @@ pub(crate) fn in_words(wait: Duration) -> String {
     } else {
         format!("{} min", seconds.div_ceil(60))
     }
+}
+
+/// Counts a finished pass and its duration in the Prometheus figures (`crate::metrics`).
+fn record_pass(kind: &'static str, started: Instant, ok: bool) {
+    let result = if ok { "ok" } else { "error" };
+    metrics::counter!(crate::metrics::PASSES_METRIC, "result" => result).increment(1);
+    metrics::histogram!(crate::metrics::PASS_DURATION_METRIC, "kind" => kind)
+        .record(started.elapsed().as_secs_f64());
 }
 
 #[cfg(test)]

@@ -170,3 +170,79 @@ async fn account_and_event_gauges_move_when_an_account_connects() {
     }
     server.stop().await;
 }
+
+/// Scrapes until `ready` holds for the body (bounded), and returns that body.
+async fn scrape_until(
+    server: &Postern,
+    token: &str,
+    what: &str,
+    ready: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let body = scrape(server, token).await;
+        if ready(&body) {
+            return body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} never showed: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn sync_connection_and_outbox_figures_move_when_an_account_syncs_and_sends() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Postern::start(dir.path(), &[]).await;
+    let admin = server.admin_token.clone().unwrap();
+    let before = scrape(&server, &admin).await;
+    assert_eq!(
+        sample(&before, "postern_outbox_items", &["status=\"queued\""]),
+        0.0
+    );
+    assert!(before.contains("postern_sync_lag_seconds "), "{before}");
+
+    let email = unique_email("figures");
+    let id = create_account(
+        &server,
+        &admin,
+        &password_account_body(&email, "figures-pw"),
+    )
+    .await;
+    let synced = scrape_until(
+        &server,
+        &admin,
+        "a finished pass and an IDLE session",
+        |body| {
+            sample(body, "postern_sync_passes_total", &["result=\"ok\""]) >= 1.0
+                && sample(body, "postern_mail_connections", &["protocol=\"imap\""]) >= 1.0
+                && sample(body, "postern_sync_supervisors", &["activity=\"idling\""]) >= 1.0
+        },
+    )
+    .await;
+    assert_prometheus_text(&synced);
+
+    let send = json!({"to": [email], "subject": "counted", "text": "hello"});
+    let response = server
+        .send_json(
+            Method::POST,
+            &format!("/v1/accounts/{id}/send"),
+            &admin,
+            &send,
+        )
+        .await;
+    assert_eq!(response.status(), 202);
+    let sent = scrape_until(&server, &admin, "a sent outbox item", |body| {
+        sample(body, "postern_outbox_items", &["status=\"sent\""]) == 1.0
+            && sample(body, "postern_outbox_attempts_total", &["outcome=\"sent\""]) == 1.0
+    })
+    .await;
+    assert_eq!(
+        sample(&sent, "postern_outbox_items", &["status=\"queued\""]),
+        0.0,
+        "{sent}"
+    );
+    server.stop().await;
+}

@@ -98,6 +98,23 @@ async fn an_account_event_reaches_a_signed_webhook_and_the_pull_stream() {
         .map(|e| e["type"].as_str().unwrap())
         .collect();
     assert!(kinds.contains(&"account.connected"), "{pulled}");
+
+    // The delivery shows in /metrics, counted and timed.
+    let metrics = server
+        .get("/metrics", Some(&admin))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let delivered = metrics
+        .lines()
+        .find(|line| line.starts_with("postern_webhook_deliveries_total{result=\"delivered\"}"))
+        .and_then(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok());
+    assert!(delivered.is_some_and(|count| count >= 1.0), "{metrics}");
+    assert!(
+        metrics.contains("postern_webhook_delivery_duration_seconds_count"),
+        "{metrics}"
+    );
     server.stop().await;
 }
 
