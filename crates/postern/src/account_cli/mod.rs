@@ -17,6 +17,7 @@ mod accounts;
 mod apps;
 mod authorize;
 mod loopback;
+mod progress;
 mod secret_input;
 mod servers;
 mod show;
@@ -46,6 +47,14 @@ pub enum AccountCommand {
         /// The account id.
         id: String,
     },
+    /// How far the account's sync got: stored / on the server, per mailbox and in total.
+    Progress {
+        /// The account id.
+        id: String,
+        /// Follow it with progress bars until every mailbox's initial sync is done.
+        #[arg(long)]
+        watch: bool,
+    },
 }
 
 /// `postern app …`.
@@ -70,6 +79,7 @@ pub async fn account(config: &Config, command: AccountCommand) -> anyhow::Result
         AccountCommand::List => show::list(config).await,
         AccountCommand::Show { id } => show::show(config, &id).await,
         AccountCommand::Remove { id } => show::remove(config, &id).await,
+        AccountCommand::Progress { id, watch } => progress::progress(config, &id, watch).await,
     }
 }
 

@@ -168,3 +168,53 @@ async fn delivered_mail_appears_in_the_api_with_its_event_and_attachment() {
     assert_eq!(inbox["role"], "inbox");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_cli_shows_sync_progress_per_mailbox_and_watch_ends_when_it_is_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Postern::start(dir.path(), &[]).await;
+    let admin = server.admin_token.clone().unwrap();
+    let email = unique_email("progress");
+    let body = password_account_body(&email, "progress-pw");
+    let messages: Vec<Vec<u8>> = (0..3)
+        .map(|n| {
+            MESSAGE
+                .replace("{to}", &email)
+                .replace("<figures-", &format!("<figures-{n}-"))
+                .into_bytes()
+        })
+        .collect();
+    lmtp_deliver(dovecot().lmtp_addr(), &email, &messages)
+        .await
+        .unwrap();
+    let id = create_account(&server, &admin, &body).await;
+    wait_for_messages(&server, &admin, &id, 3).await;
+
+    // `--watch` follows until every mailbox is done, then prints the final figures and exits.
+    let watch = tokio::task::spawn_blocking({
+        let (dir, id) = (dir.path().to_owned(), id.clone());
+        move || crate::support::run_postern(&dir, &["account", "progress", &id, "--watch"], &[])
+    });
+    let output = tokio::time::timeout(Duration::from_secs(20), watch)
+        .await
+        .expect("--watch did not end once the sync was done")
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    let inbox = text
+        .lines()
+        .find(|line| line.starts_with("INBOX"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(inbox.contains("3 / 3") && inbox.ends_with("done"), "{text}");
+    assert!(
+        text.lines()
+            .last()
+            .is_some_and(|line| line.starts_with("total") && line.ends_with("done")),
+        "{text}"
+    );
+
+    let once = crate::support::run_postern(dir.path(), &["account", "progress", "not-an-id"], &[]);
+    assert!(!once.status.success());
+    assert!(String::from_utf8_lossy(&once.stderr).contains("is not an account id"));
+    server.stop().await;
+}
