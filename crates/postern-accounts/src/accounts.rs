@@ -21,8 +21,9 @@ use postern_auth::oauth::DeviceAuthorization;
 use postern_auth::presets::MailServer;
 use postern_auth::token_manager::{RefreshPolicy, TokenManager};
 use postern_store::{
-    Account, AccountAuth, AccountId, AccountState, AuditAction, AuditOutcome, Endpoint, Grant,
-    NewAccount, NewAuditEntry, OAuthApp, SaslMechanism, Security, Store, Transition,
+    Account, AccountAuth, AccountId, AccountSettings, AccountState, AuditAction, AuditOutcome,
+    Endpoint, Grant, NewAccount, NewAuditEntry, OAuthApp, SaslMechanism, Security, Store,
+    Transition,
 };
 use postern_sync::account::{AccountCredentials, SessionError, open_session};
 use postern_vault::Vault;
@@ -148,6 +149,21 @@ impl AccountService {
         &self,
         input: NewAccountInput,
     ) -> Result<CreatedAccount, ServiceError> {
+        self.create_account_with_settings(input, &AccountSettings::default())
+            .await
+    }
+
+    /// [`AccountService::create_account`], with the account's own settings stored in the same
+    /// transaction as the account.
+    ///
+    /// # Errors
+    ///
+    /// As [`AccountService::create_account`].
+    pub async fn create_account_with_settings(
+        &self,
+        input: NewAccountInput,
+        settings: &AccountSettings,
+    ) -> Result<CreatedAccount, ServiceError> {
         let mut errors = Vec::new();
         check_email(&input.email, &mut errors);
         let app = self.app_of(&input.auth, &mut errors).await?;
@@ -181,7 +197,7 @@ impl AccountService {
         let account = self
             .store()
             .accounts()
-            .create(new_account, sealed_password.as_ref())
+            .create_with_settings(new_account, settings, sealed_password.as_ref())
             .await?;
         tracing::info!(account = %account.id, kind = account.auth.kind(), "account created");
         let connected = self.connect_new(account.clone()).await;

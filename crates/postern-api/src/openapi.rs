@@ -298,6 +298,7 @@ mod tests {
         for (method, path) in [
             ("GET", "/v1/health"),
             ("GET", "/v1/accounts/{id}/messages"),
+            ("PATCH", "/v1/accounts/{id}"),
             ("PATCH", "/v1/accounts/{id}/messages/{message}"),
             ("POST", "/v1/accounts/{id}/send"),
             ("POST", "/v1/tokens"),

@@ -2,7 +2,8 @@
 //!
 //! Purpose: one resolved [`OutboxConfig`] the service and its workers share.
 //! Non-goal: reading files or the environment; the binary resolves its configuration and builds
-//! this.
+//! this. Nor per-account values: an account's settings and its provider's preset come first
+//! ([`crate::policy`]); the pace and Sent copy here are the fallback.
 //! Key decision: the retry delay is exponential with jitter ([`OutboxConfig::retry_delay`]), so
 //! messages that failed together (a provider outage) do not all come back in the same second.
 
@@ -32,7 +33,8 @@ pub struct OutboxConfig {
     pub backoff_max: Duration,
     /// The largest message accepted when the server's `SIZE` is not known yet.
     pub max_message_bytes: u64,
-    /// The per-account sending pace; `None` for no limit.
+    /// The sending pace of an account that sets none and whose provider has no preset
+    /// ([`crate::policy`]); `None` for no limit.
     pub rate_limit: Option<RateLimit>,
     /// Bounds of each SMTP wait.
     pub timeouts: SmtpTimeouts,
@@ -43,7 +45,8 @@ pub struct OutboxConfig {
     /// Idle connections kept per account. Keep it at `workers`: with fewer, a burst to one
     /// account drops the extra connections at check-in and logs in again for the next message.
     pub pool_max_idle: usize,
-    /// Whether sent messages are also appended to the account's Sent mailbox.
+    /// Whether sent messages are also appended to the account's Sent mailbox, for accounts whose
+    /// settings do not say.
     pub sent_copy: SentCopy,
 }
 

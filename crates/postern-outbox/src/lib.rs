@@ -32,9 +32,11 @@
 //!   mail-builder, or a [`RawRequest`] taken as given ([`raw`]); Bcc only in the envelope.
 //! - [`service`]: [`OutboxService`] queues in the store (`postern_store::Outbox`) before
 //!   answering, honours idempotency keys and schedules, and starts the workers.
-//! - `worker`: claims due items under a lease, applies the per-account [`rate`] limit, sends,
-//!   and records the outcome with back-off; `message.sent` / `message.failed` are appended in the
-//!   same transaction as the status.
+//! - `worker`: claims due items under a lease, applies the account's [`policy`] (its settings,
+//!   else its provider's [`presets`], else [`OutboxConfig`]): the daily limit counted from the
+//!   store (`daily`) and the per-minute [`rate`]; an item over either waits in the queue. It
+//!   sends, and records the outcome with back-off; `message.sent` / `message.failed` are
+//!   appended in the same transaction as the status.
 //! - `sender`: the login for an account (one token refresh when the server rejects the token)
 //!   and pooled connections per account.
 //! - [`sent_copy`]: after a send, the same bytes are appended (`\Seen`) to the account's Sent
@@ -43,8 +45,8 @@
 //!   `postern-auth`, per-recipient replies, dot-stuffing); [`classify`] (pure) says what its
 //!   replies mean.
 //!
-//! Non-goals for now: provider rate presets, DSN parameters, and HTTP (the API crate maps the
-//! service's types).
+//! Non-goals for now: DSN parameters, recipient-based limits (daily limits count messages), and
+//! HTTP (the API crate maps the service's types).
 //!
 //! Key decision: delivery is at least once. A message is committed to the store before the
 //! caller hears "queued", a claim is a lease that expires when a worker dies, and a retry only
@@ -58,8 +60,11 @@ mod address;
 pub mod classify;
 pub mod compose;
 mod config;
+mod daily;
 pub mod error;
+pub mod policy;
 mod pool;
+pub mod presets;
 pub mod rate;
 pub mod raw;
 mod sender;
@@ -75,7 +80,10 @@ pub use compose::{
     compose, compose_submission,
 };
 pub use config::OutboxConfig;
+pub use daily::{DAILY_WINDOW, IN_FLIGHT_RECHECK};
 pub use error::{CancelError, SentCopyError, SmtpError, Stage, SubmitError};
+pub use policy::SendPolicy;
+pub use presets::{PROVIDER_PRESETS, ProviderPreset, provider_preset};
 pub use rate::RateLimit;
 pub use sent_copy::{SentCopy, provider_saves_sent};
 pub use service::{OutboxService, QueuedItem, Workers};

@@ -1,11 +1,15 @@
-//! Per-account sending rate limits: a token bucket per account, in memory.
+//! Per-account sending pace: a token bucket per account, in memory.
 //!
-//! Purpose: keep an account under its provider's sending pace. A message over the limit is not
-//! failed: the worker gives it back to the queue until the bucket has a token again.
-//! Non-goal: daily quotas that must survive a restart, and provider presets (Gmail's daily
-//! limits); those come with per-account settings. The buckets restart full with the process.
-//! Key decision: the bucket logic ([`Bucket::take`]) takes the current [`Instant`] as an argument,
-//! so its arithmetic is tested without sleeping.
+//! Purpose: keep an account under its sending pace (its own setting, its provider's preset or the
+//! outbox's default: [`crate::policy`]). A message over the pace is not failed: the worker gives
+//! it back to the queue until the bucket has a token again.
+//! Non-goal: daily limits, which must survive a restart (the `daily` module counts them from the
+//! store). The buckets restart full with the process, which is harmless for a per-minute pace.
+//! Key decisions:
+//! - The limit is passed with each take rather than fixed per limiter, so an account whose
+//!   setting changes is held to the new pace from its next message, its bucket kept.
+//! - The bucket logic ([`Bucket::take`]) takes the current [`Instant`] as an argument, so its
+//!   arithmetic is tested without sleeping.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -82,24 +86,21 @@ impl Bucket {
     }
 }
 
-/// The buckets of every account under one limit.
-#[derive(Debug)]
+/// The buckets of every account that has a pace.
+#[derive(Debug, Default)]
 pub(crate) struct RateLimiter {
-    limit: Option<RateLimit>,
     buckets: Mutex<HashMap<AccountId, Bucket>>,
 }
 
 impl RateLimiter {
-    pub(crate) fn new(limit: Option<RateLimit>) -> Self {
-        RateLimiter {
-            limit,
-            buckets: Mutex::default(),
-        }
-    }
-
-    /// Takes a token for `account`, or says how long to wait; always `Ok` without a limit.
-    pub(crate) fn try_take(&self, account: &AccountId) -> Result<(), Duration> {
-        let Some(limit) = &self.limit else {
+    /// Takes a token for `account` under `limit`, or says how long to wait; always `Ok` without
+    /// a limit.
+    pub(crate) fn try_take(
+        &self,
+        account: &AccountId,
+        limit: Option<&RateLimit>,
+    ) -> Result<(), Duration> {
+        let Some(limit) = limit else {
             return Ok(());
         };
         let now = Instant::now();
@@ -173,14 +174,31 @@ mod tests {
 
     #[test]
     fn accounts_have_their_own_buckets_and_no_limit_means_no_wait() {
-        let limiter = RateLimiter::new(Some(RateLimit::per_minute(1, 1)));
+        let limiter = RateLimiter::default();
+        let limit = RateLimit::per_minute(1, 1);
         let (a, b) = (AccountId::generate(), AccountId::generate());
-        assert!(limiter.try_take(&a).is_ok());
-        assert!(limiter.try_take(&a).is_err());
-        assert!(limiter.try_take(&b).is_ok());
-        let unlimited = RateLimiter::new(None);
+        assert!(limiter.try_take(&a, Some(&limit)).is_ok());
+        assert!(limiter.try_take(&a, Some(&limit)).is_err());
+        assert!(limiter.try_take(&b, Some(&limit)).is_ok());
         for _ in 0..100 {
-            assert!(unlimited.try_take(&a).is_ok());
+            assert!(limiter.try_take(&a, None).is_ok());
         }
+    }
+
+    #[test]
+    fn a_changed_limit_applies_to_the_existing_bucket() {
+        let limiter = RateLimiter::default();
+        let account = AccountId::generate();
+        let slow = RateLimit::per_minute(1, 1);
+        assert!(limiter.try_take(&account, Some(&slow)).is_ok());
+        let wait = limiter.try_take(&account, Some(&slow)).unwrap_err();
+        assert!(wait > Duration::from_secs(59), "{wait:?}");
+        // Raised to 6,000 a minute (one per 10 ms): the next token is at most 10 ms away.
+        let fast = RateLimit::per_minute(6_000, 1);
+        let wait = match limiter.try_take(&account, Some(&fast)) {
+            Ok(()) => Duration::ZERO,
+            Err(wait) => wait,
+        };
+        assert!(wait <= Duration::from_millis(10), "{wait:?}");
     }
 }

@@ -1,14 +1,15 @@
 //! The Sent copy: after a message went out, `APPEND` the same bytes, `\Seen`, to the account's
 //! Sent mailbox, so the user's mail clients show it like one they sent themselves.
 //!
-//! Purpose: [`SentCopy`] (the setting), [`provider_saves_sent`] (the rule for `Auto`), and the
-//! worker's copier, which finds the Sent mailbox and appends.
+//! Purpose: [`SentCopy`] (the setting, per account: [`crate::policy`]), [`provider_saves_sent`]
+//! (the rule for `Auto`), and the worker's copier, which finds the Sent mailbox and appends.
 //! Non-goal: making the copy part of the send. It is best effort: a copy that fails is logged
 //! and the item stays `sent`; it is never retried by sending again.
 //! Key decisions:
-//! - `Auto` skips providers that file a copy themselves: SMTP host `smtp.gmail.com` or
-//!   `smtp.googlemail.com` (Gmail puts every message sent through its SMTP into "Sent Mail";
-//!   a second copy would show twice). Everything else gets a copy; `Always` / `Never` override.
+//! - `Auto` skips providers that file a copy themselves, as the provider table says
+//!   ([`crate::presets`]): today SMTP host `smtp.gmail.com` or `smtp.googlemail.com` (Gmail puts
+//!   every message sent through its SMTP into "Sent Mail"; a second copy would show twice).
+//!   Everything else gets a copy; `Always` / `Never` override.
 //! - The Sent mailbox is, in order: the store's mailbox with role `sent` (the sync saw its
 //!   SPECIAL-USE), a mailbox `LIST` marks `\Sent`, a mailbox named `Sent`. None: skip, warn. No
 //!   mailbox is created: a wrong guess would leave a stray folder in the user's account.
@@ -33,6 +34,7 @@ use postern_vault::Vault;
 use crate::OutboxConfig;
 use crate::error::SentCopyError;
 use crate::pool::IdlePool;
+use crate::presets::provider_preset;
 
 /// Whether a sent message is also appended to the account's Sent mailbox.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -58,14 +60,10 @@ impl SentCopy {
 }
 
 /// Whether the provider behind `smtp_host` files a copy of every message sent through it in the
-/// account's Sent mailbox by itself. Today: Gmail (`smtp.gmail.com`, `smtp.googlemail.com`),
-/// whatever the case, with or without a final dot.
+/// account's Sent mailbox by itself, by the provider table ([`crate::presets`]). Today: Gmail
+/// (`smtp.gmail.com`, `smtp.googlemail.com`), whatever the case, with or without a final dot.
 pub fn provider_saves_sent(smtp_host: &str) -> bool {
-    const SAVES_ITSELF: [&str; 2] = ["smtp.gmail.com", "smtp.googlemail.com"];
-    let host = smtp_host.trim_end_matches('.');
-    SAVES_ITSELF
-        .iter()
-        .any(|known| host.eq_ignore_ascii_case(known))
+    provider_preset(smtp_host).is_some_and(|preset| preset.saves_sent)
 }
 
 /// How a copy ended when nothing failed.
@@ -80,7 +78,6 @@ enum Copied {
 /// Copies sent messages; shared by every worker.
 pub(crate) struct SentCopier {
     store: Store,
-    mode: SentCopy,
     /// Logged-in sessions kept between copies, so a burst of sends logs in once per connection.
     sessions: IdlePool<ImapSession>,
     /// `Err` when the credentials could not be built; every copy is skipped with that reason.
@@ -108,17 +105,22 @@ impl SentCopier {
             .map_err(|error| error.to_string());
         SentCopier {
             store,
-            mode: config.sent_copy,
             sessions: IdlePool::new(config.pool_max_idle, config.pool_idle_timeout),
             credentials,
         }
     }
 
-    /// Appends `raw`, just sent as item `item`, to the account's Sent mailbox when the setting
-    /// asks for it. Never fails: whatever goes wrong is logged.
-    pub(crate) async fn copy(&self, account: &Account, item: &OutboxId, raw: &[u8]) {
-        if !self.mode.wants_copy(&account.smtp.host) {
-            tracing::debug!(%item, mode = ?self.mode, host = %account.smtp.host, "no Sent copy for this account");
+    /// Appends `raw`, just sent as item `item`, to the account's Sent mailbox when `mode` (the
+    /// account's) asks for it. Never fails: whatever goes wrong is logged.
+    pub(crate) async fn copy(
+        &self,
+        account: &Account,
+        mode: SentCopy,
+        item: &OutboxId,
+        raw: &[u8],
+    ) {
+        if !mode.wants_copy(&account.smtp.host) {
+            tracing::debug!(%item, ?mode, host = %account.smtp.host, "no Sent copy for this account");
             return;
         }
         match self.try_copy(account, raw).await {

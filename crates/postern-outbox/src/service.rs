@@ -15,7 +15,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use postern_auth::FieldError;
 use postern_auth::token_manager::TokenManager;
 use postern_store::{
-    AccountId, AccountState, Enqueued, NewOutboxItem, OutboxCancel, OutboxId, OutboxItem,
+    Account, AccountId, AccountState, Enqueued, NewOutboxItem, OutboxCancel, OutboxId, OutboxItem,
     OutboxQuery, OutboxStatus, Store, StoreError,
 };
 use postern_vault::Vault;
@@ -24,7 +24,9 @@ use tokio::task::JoinHandle;
 
 use crate::OutboxConfig;
 use crate::compose::{Submission, compose_submission, field};
+use crate::daily::DailyLimiter;
 use crate::error::{CancelError, SubmitError};
+use crate::policy::SendPolicy;
 use crate::rate::RateLimiter;
 use crate::sender::Sender;
 use crate::sent_copy::SentCopier;
@@ -98,7 +100,8 @@ impl OutboxService {
         let sent_copier = SentCopier::new(store.clone(), vault, tokens, &config);
         let context = WorkerContext {
             store,
-            limiter: RateLimiter::new(config.rate_limit),
+            limiter: RateLimiter::default(),
+            daily: DailyLimiter::default(),
             config,
             sender,
             sent_copier,
@@ -107,6 +110,12 @@ impl OutboxService {
         OutboxService {
             context: Arc::new(context),
         }
+    }
+
+    /// How `account` sends now: its settings merged with its provider's preset and this
+    /// outbox's configuration. The workers resolve the same for every message.
+    pub fn policy(&self, account: &Account) -> SendPolicy {
+        SendPolicy::for_account(account, &self.context.config)
     }
 
     /// Checks, builds and queues a message for `account_id`, to go at `send_at` (now when

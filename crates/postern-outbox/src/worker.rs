@@ -1,10 +1,11 @@
 //! The workers: claim due items, send them, and record what happened.
 //!
 //! Purpose: the loop that moves an item from `queued` to `sent` or `failed`: claim under a lease,
-//! check the account's rate limit, attempt delivery to the recipients still open, classify, and
-//! end the attempt in the store (`mark_sent`, `mark_retry` with exponential back-off and jitter,
-//! `mark_failed`, or `release` when the rate limit says wait), then, once `sent` is recorded,
-//! the best-effort copy to the account's Sent mailbox (`sent_copy`).
+//! resolve the account's policy (its settings, its provider's preset, the outbox's defaults),
+//! check its daily limit and its pace, attempt delivery to the recipients still open, classify,
+//! and end the attempt in the store (`mark_sent`, `mark_retry` with exponential back-off and
+//! jitter, `mark_failed`, or `release` when a limit says wait), then, once `sent` is recorded,
+//! the best-effort copy to the account's Sent mailbox (`sent_copy`), if its policy wants one.
 //! Non-goal: composing or validating messages (done before they are queued).
 //! Key decisions:
 //! - Nothing is kept in memory between claims: a crash loses only leases, and their items come
@@ -12,6 +13,9 @@
 //! - A worker does not start an item with less than half its lease left; it gives it back, so a
 //!   slow batch does not let a lease lapse mid-send (another worker would send it again).
 //! - On shutdown a worker finishes the item it is sending and gives back the rest of its batch.
+//! - An item over a limit is given back (`release`): queued again, due when the limit allows,
+//!   its claim not counted as an attempt. The daily limit is checked before the pace, so a
+//!   message that must wait a day does not spend a token of the minute.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +29,8 @@ use tokio::sync::{Notify, watch};
 
 use crate::OutboxConfig;
 use crate::classify::{Outcome, classify_transaction, is_open};
+use crate::daily::{DailyCheck, DailyLimiter, Reservation};
+use crate::policy::SendPolicy;
 use crate::rate::RateLimiter;
 use crate::sender::Sender;
 use crate::sent_copy::SentCopier;
@@ -36,7 +42,10 @@ pub(crate) struct WorkerContext {
     pub(crate) sender: Sender,
     /// Appends what was sent to the account's Sent mailbox.
     pub(crate) sent_copier: SentCopier,
+    /// The per-minute pace of each account.
     pub(crate) limiter: RateLimiter,
+    /// The sends in flight of each account with a daily limit.
+    pub(crate) daily: DailyLimiter,
     /// Signalled on every submission, so idle workers do not wait for the next poll.
     pub(crate) wake: Notify,
 }
@@ -89,7 +98,7 @@ async fn process_batch(
     }
 }
 
-/// One attempt at one item.
+/// One attempt at one item, within the account's limits.
 async fn process(context: &WorkerContext, claimed: &ClaimedOutboxItem) -> Result<(), StoreError> {
     let item = &claimed.item;
     let Some(account) = context.store.accounts().get(&item.account_id).await? else {
@@ -97,21 +106,53 @@ async fn process(context: &WorkerContext, claimed: &ClaimedOutboxItem) -> Result
         finish(context, claimed, Outcome::Fail(error.to_owned()), None).await?;
         return Ok(());
     };
-    if let Err(wait) = context.limiter.try_take(&account.id) {
-        tracing::debug!(item = %item.id, ?wait, "rate limit reached; back to the queue");
-        give_back(context, &claimed.lease, Utc::now() + delta(wait)).await;
+    let policy = SendPolicy::for_account(&account, &context.config);
+    let Some(reservation) = within_limits(context, &account, &policy, claimed).await? else {
         return Ok(());
-    }
+    };
     let (outcome, results) = attempt(context, &account, claimed).await;
-    let recorded = finish(context, claimed, outcome, Some(results)).await?;
-    if recorded.is_some_and(|item| item.status == OutboxStatus::Sent) {
+    let recorded = finish(context, claimed, outcome, Some(results)).await;
+    // Only now: a recorded send is counted from the store, so the place can be given up.
+    reservation.release().await;
+    if recorded?.is_some_and(|item| item.status == OutboxStatus::Sent) {
         // Only once the store says `sent`: the copy can then never cause a second send.
         context
             .sent_copier
-            .copy(&account, &item.id, &claimed.raw)
+            .copy(&account, policy.sent_copy, &item.id, &claimed.raw)
             .await;
     }
     Ok(())
+}
+
+/// Holds a place in the account's daily limit and takes a token of its pace; when either says
+/// wait, gives the item back until then (untried, no attempt counted) and returns `None`.
+async fn within_limits(
+    context: &WorkerContext,
+    account: &Account,
+    policy: &SendPolicy,
+    claimed: &ClaimedOutboxItem,
+) -> Result<Option<Reservation>, StoreError> {
+    let (item, now) = (&claimed.item, Utc::now());
+    let outbox = context.store.outbox();
+    let reservation = match context
+        .daily
+        .reserve(outbox, &account.id, policy.daily_limit, now)
+        .await?
+    {
+        DailyCheck::Go(reservation) => reservation,
+        DailyCheck::Wait(until) => {
+            tracing::info!(item = %item.id, account = %account.id, limit = ?policy.daily_limit, %until, "daily sending limit reached; back to the queue");
+            give_back(context, &claimed.lease, until).await;
+            return Ok(None);
+        }
+    };
+    if let Err(wait) = context.limiter.try_take(&account.id, policy.rate.as_ref()) {
+        reservation.release().await;
+        tracing::debug!(item = %item.id, ?wait, "rate limit reached; back to the queue");
+        give_back(context, &claimed.lease, now + delta(wait)).await;
+        return Ok(None);
+    }
+    Ok(Some(reservation))
 }
 
 /// Sends to the recipients still open; the outcome and the updated per-recipient results.

@@ -1,7 +1,8 @@
 //! Mailbox accounts: where their IMAP and SMTP servers are, how they authenticate, and their state.
 //!
-//! Purpose: create, read, list and delete accounts, and move an account between states while
-//! appending the event that announces the move in the same transaction.
+//! Purpose: create, read, list and delete accounts, keep their settings
+//! ([`crate::AccountSettings`]), and move an account between states while appending the event that
+//! announces the move in the same transaction.
 //! Non-goal: deciding when to move (the sync supervisor and the token manager do) or which moves
 //! are allowed; the store records any transition it is given.
 //! Key decision: [`Accounts::transition`] appends its event only when the state really changes,
@@ -14,7 +15,7 @@ use chrono::{DateTime, Utc};
 use postern_vault::Sealed;
 
 use crate::ids::{text_enum, uuid_id};
-use crate::{AppId, NewEvent, SecretRef, StoreError};
+use crate::{AccountSettings, AppId, NewEvent, SecretRef, StoreError};
 
 /// The `owner_kind` of an account's secrets.
 pub(crate) const ACCOUNT_OWNER: &str = "account";
@@ -191,6 +192,8 @@ pub struct Account {
     pub state: AccountState,
     /// The latest error, for people; `None` once things work again.
     pub last_error: Option<String>,
+    /// The operator's overrides for this account (`{}` when there are none).
+    pub settings: AccountSettings,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it was last changed.
@@ -246,13 +249,34 @@ pub struct TransitionOutcome {
 /// The account repository.
 #[async_trait]
 pub trait Accounts: Send + Sync {
-    /// Stores the account, and its password when given, in one transaction. Fails with
-    /// [`StoreError::NotFound`] if its OAuth app does not exist and with
-    /// [`StoreError::UnknownKey`] if the password is sealed with a key the store does not hold.
+    /// Stores the account with default settings (`{}`), and its password when given, in one
+    /// transaction; see [`Accounts::create_with_settings`].
     async fn create(
         &self,
         new: NewAccount,
         password: Option<&Sealed>,
+    ) -> Result<Account, StoreError> {
+        self.create_with_settings(new, &AccountSettings::default(), password)
+            .await
+    }
+
+    /// Stores the account with its settings, and its password when given, in one transaction.
+    /// Fails with [`StoreError::NotFound`] if its OAuth app does not exist and with
+    /// [`StoreError::UnknownKey`] if the password is sealed with a key the store does not hold.
+    async fn create_with_settings(
+        &self,
+        new: NewAccount,
+        settings: &AccountSettings,
+        password: Option<&Sealed>,
+    ) -> Result<Account, StoreError>;
+
+    /// Replaces the account's settings (and bumps `updated_at`); the account as it is now.
+    /// Fails with [`StoreError::NotFound`] for an unknown account. No event: settings are
+    /// configuration, not a change of the mailbox's state.
+    async fn update_settings(
+        &self,
+        id: &AccountId,
+        settings: &AccountSettings,
     ) -> Result<Account, StoreError>;
 
     /// The account with this id, if any.

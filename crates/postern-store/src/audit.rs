@@ -2,7 +2,8 @@
 //!
 //! Purpose: an append-only record of every auth event (authorization started, completed or
 //! denied, refresh ok or failed, re-authorization, revocation, API tokens, accounts and apps
-//! created or removed), readable newest first with a cursor and filters, for `GET /v1/audit`.
+//! created or removed, account settings changed), readable newest first with a cursor and
+//! filters, for `GET /v1/audit`.
 //!
 //! Non-goals: it is not the event log ([`crate::Events`]), which announces state changes to
 //! webhooks; the audit log answers "who did that, and did it work" for people. Nor does it hold
@@ -59,6 +60,8 @@ text_enum! {
         AccountCreated => "account.created",
         /// An account was removed.
         AccountRemoved => "account.removed",
+        /// An account's settings were changed (which mailboxes sync, sending limits, Sent copy).
+        AccountSettingsChanged => "account.settings_changed",
         /// An OAuth app was registered.
         AppCreated => "app.created",
         /// An OAuth app was removed.

@@ -20,7 +20,7 @@
 //! ```
 //!
 //! Purpose: durable state for the server — API tokens, vault keys, sealed secrets, the event log,
-//! OAuth apps, accounts, their OAuth2 grants and pending authorizations, mailboxes and messages
+//! OAuth apps, accounts (with their per-account settings), their OAuth2 grants and pending authorizations, mailboxes and messages
 //! (with their sync cursors), the outbox of messages to send (with leases) — with migrations
 //! applied at open and a refusal to open a database a newer Postern migrated.
 //! Non-goals: no network I/O, no cryptography (secrets arrive already sealed by `postern-vault`),
@@ -35,6 +35,7 @@
 
 mod ids;
 
+mod account_settings;
 mod accounts;
 mod api_tokens;
 mod audit;
@@ -55,6 +56,7 @@ mod store;
 mod vault_keys;
 mod webhooks;
 
+pub use account_settings::{AccountSettings, SentCopyMode};
 pub use accounts::{
     Account, AccountAuth, AccountId, AccountState, Accounts, Endpoint, NewAccount, SaslMechanism,
     Security, Transition, TransitionOutcome,

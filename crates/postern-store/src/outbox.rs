@@ -5,7 +5,7 @@
 //! and the worker ends each attempt with [`Outbox::mark_sent`], [`Outbox::mark_retry`],
 //! [`Outbox::mark_failed`] or [`Outbox::release`].
 //! Non-goal: SMTP, composing, back-off policy, rate limits; `postern-outbox` decides, the store
-//! remembers.
+//! remembers (and counts: [`Outbox::count_sent_since`] is what a daily limit is checked against).
 //! Key decisions:
 //! - A claim is a lease, not a lock: it names a random `lease_id` and an expiry. A worker that dies
 //!   leaves its items `sending`; once the lease has expired another claim takes them (at least once
@@ -324,4 +324,22 @@ pub trait Outbox: Send + Sync {
 
     /// How many items are in each status, every status listed (0 included).
     async fn count_by_status(&self) -> Result<Vec<(OutboxStatus, u64)>, StoreError>;
+
+    /// How many of the account's items were sent at or after `since` (by `sent_at`): what a daily
+    /// limit counts, from the store, so it survives a restart.
+    async fn count_sent_since(
+        &self,
+        account_id: &AccountId,
+        since: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
+    /// When the account's `n`-th oldest send at or after `since` went out (`n` from 0), `None`
+    /// when there are not that many. A caller over a limit of `L` with `C` sends in the window
+    /// waits until send `C - L` leaves it.
+    async fn nth_sent_since(
+        &self,
+        account_id: &AccountId,
+        since: DateTime<Utc>,
+        n: u64,
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
 }

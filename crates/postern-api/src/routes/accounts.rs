@@ -1,6 +1,11 @@
-//! `/v1/accounts`: create, list, show, remove and re-authorize mail accounts.
+//! `/v1/accounts`: create, list, show, change the settings of, remove and re-authorize mail
+//! accounts.
 //!
 //! Non-goal: anything beyond parsing, scope checks and rendering; the account service does the work.
+//! Key decision: an account's settings are written by the store right after the account service
+//! created the account (and before its sync starts), since that service takes no settings; a
+//! change of `sync_mailboxes` restarts the account's running supervisor, so it applies at once,
+//! while the outbox reads the settings again for every message.
 
 use crate::auth::{Authorized, Caller, needs};
 use crate::error::{ApiError, ErrorBody};
@@ -10,23 +15,29 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use postern_accounts::NewAccountInput;
+use postern_accounts::{AuthInput, EndpointInput, NewAccountInput};
 use postern_auth::flows::AuthorizationLink;
-use postern_store::{Account, AccountAuth, AccountState, Endpoint, Grant, SaslMechanism, Security};
-use serde::Serialize;
+use postern_store::{
+    Account, AccountAuth, AccountSettings, AccountState, AuditAction, AuditOutcome, Endpoint,
+    Grant, NewAuditEntry, SaslMechanism, Security,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa::openapi::schema::Schema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 mod docs;
+mod settings;
 
-use docs::{AccountRequest, Diagnosis};
+use docs::{AccountChange, AccountRequest, Diagnosis};
+use settings::{EffectiveView, SettingsView, changed_settings, new_account_settings};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
-        .routes(routes!(show, remove))
+        .routes(routes!(show, update, remove))
         .routes(routes!(reauthorize))
         .routes(routes!(diagnose))
 }
@@ -66,6 +77,12 @@ struct AccountView {
     auth: AuthView,
     #[serde(skip_serializing_if = "Option::is_none")]
     token: Option<TokenView>,
+    /// The account's own settings, as set (`null`: the default).
+    settings: SettingsView,
+    /// The settings in force, defaults and provider presets applied (shown for one account, not
+    /// in listings).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    effective_settings: Option<EffectiveView>,
     /// The IMAP supervisor's view: what it is doing and each mailbox's progress (shown for one
     /// account, not in listings).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -151,6 +168,8 @@ fn account_view(account: Account, grant: Option<Grant>) -> AccountView {
             last_refreshed_at: grant.last_refreshed_at,
             refresh_failures: grant.refresh_failures,
         }),
+        settings: SettingsView::from(&account.settings),
+        effective_settings: None,
         sync: None,
         created_at: account.created_at,
         updated_at: account.updated_at,
@@ -231,6 +250,20 @@ pub(super) fn start_sync(state: &AppState, account: &Account) {
     });
 }
 
+/// Restarts the account's IMAP supervisor if one is running, so it reads the account afresh.
+fn restart_running_sync(state: &AppState, account: &Account) {
+    if !state.sync.running().contains(&account.id) {
+        return;
+    }
+    let sync = state.sync.clone();
+    let id = account.id.clone();
+    tokio::spawn(async move {
+        if let Err(error) = sync.restart(&id).await {
+            tracing::warn!(account = %id, %error, "could not restart the account's sync");
+        }
+    });
+}
+
 /// The creation answer: the account and, for OAuth accounts, the link that authorizes it.
 #[derive(Serialize, ToSchema)]
 struct Created {
@@ -245,10 +278,39 @@ struct Created {
     account: AccountView,
 }
 
+/// `POST /v1/accounts` as read: the account service's input, plus the settings (JSON, checked
+/// field by field). Described by [`AccountRequest`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateAccountBody {
+    email: String,
+    name: Option<String>,
+    imap: Option<EndpointInput>,
+    smtp: Option<EndpointInput>,
+    auth: AuthInput,
+    settings: Option<Value>,
+}
+
+impl CreateAccountBody {
+    /// The account service's input, and the settings (400 naming each wrong one).
+    fn split(self) -> Result<(NewAccountInput, AccountSettings), ApiError> {
+        let settings = new_account_settings(self.settings.as_ref())?;
+        let input = NewAccountInput {
+            email: self.email,
+            name: self.name,
+            imap: self.imap,
+            smtp: self.smtp,
+            auth: self.auth,
+        };
+        Ok((input, settings))
+    }
+}
+
 /// Add a mail account.
 ///
 /// A password account is logged in to before it is stored (422 when the server refuses). An
-/// `oauth2` account answers with the `authorize_url` to send its user to.
+/// `oauth2` account answers with the `authorize_url` to send its user to. `settings` are checked
+/// before anything is stored.
 #[utoipa::path(
     post,
     path = "/accounts",
@@ -269,12 +331,12 @@ struct Created {
 async fn create(
     caller: Authorized<needs::AccountsWrite>,
     State(state): State<AppState>,
-    ApiJson(input): ApiJson<NewAccountInput>,
+    ApiJson(body): ApiJson<CreateAccountBody>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
-    let created = state
-        .accounts
-        .with_actor(&caller.token.name)
-        .create_account(input)
+    let (input, settings) = body.split()?;
+    let service = state.accounts.with_actor(&caller.token.name);
+    let created = service
+        .create_account_with_settings(input, &settings)
         .await?;
     start_sync(&state, &created.account);
     let grant = state.accounts.grant(&created.account).await?;
@@ -347,11 +409,72 @@ async fn show(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<AccountView>, ApiError> {
     let account = visible(&caller, &state, &id).await?;
+    Ok(Json(full_view(&state, account).await?))
+}
+
+/// One account as `show` renders it: with its settings in force and its sync's progress.
+async fn full_view(state: &AppState, account: Account) -> Result<AccountView, ApiError> {
     let grant = state.accounts.grant(&account).await?;
     let sync = state.sync.progress(&account.id).map(sync_view);
+    let policy = state.outbox.policy(&account);
+    let effective = EffectiveView::new(&account, state.sync.config(), &policy);
     let mut view = account_view(account, grant);
     view.sync = sync;
-    Ok(Json(view))
+    view.effective_settings = Some(effective);
+    Ok(view)
+}
+
+/// Change an account's settings.
+///
+/// `settings` is a JSON merge patch of the stored settings: a setting given is set, `null` returns
+/// it to its default, an omitted one stays. The outbox applies a change from the next message on;
+/// a change of `sync_mailboxes` restarts the account's sync, and a mailbox no longer selected is
+/// dropped from the store with its messages.
+#[utoipa::path(
+    patch,
+    path = "/accounts/{id}",
+    operation_id = "update_account",
+    tag = "accounts",
+    security(("bearer" = ["accounts:write"])),
+    params(("id" = String, Path, description = "The account's id.")),
+    request_body = AccountChange,
+    responses(
+        (status = 200, description = "The account as it is now.", body = AccountView),
+        (status = 400, description = "The request names wrong fields (`details.fields`).", body = ErrorBody),
+        (status = 404, description = "No such account, or not one the token may see.", body = ErrorBody),
+        (status = 415, description = "The body is not JSON.", body = ErrorBody),
+    )
+)]
+async fn update(
+    caller: Authorized<needs::AccountsWrite>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Json<AccountView>, ApiError> {
+    let account = visible(&caller, &state, &id).await?;
+    let settings = changed_settings(&account.settings, &body)?;
+    let updated = state
+        .store
+        .accounts()
+        .update_settings(&account.id, &settings)
+        .await?;
+    let detail = format!(
+        "settings of account {} set to {}",
+        updated.email,
+        serde_json::to_string(&updated.settings).unwrap_or_default()
+    );
+    let entry = NewAuditEntry::new(
+        &*caller.token.name,
+        AuditAction::AccountSettingsChanged,
+        AuditOutcome::Ok,
+    )
+    .with_account(&updated.id)
+    .with_detail(detail);
+    state.store.audit().record_or_warn(entry).await;
+    if updated.settings.sync_mailboxes != account.settings.sync_mailboxes {
+        restart_running_sync(&state, &updated);
+    }
+    Ok(Json(full_view(&state, updated).await?))
 }
 
 /// Remove a mail account and everything stored for it.

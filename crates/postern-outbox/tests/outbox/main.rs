@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the right failure in a test
 
 mod faults;
+mod limits;
 mod scripted;
 mod send;
 mod sent_copy;

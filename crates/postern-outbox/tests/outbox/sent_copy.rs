@@ -1,5 +1,6 @@
 //! The Sent copy on a real Dovecot: after a send, the message is in the account's Sent mailbox,
-//! byte for byte as queued and `\Seen`; with `SentCopy::Never` it is not.
+//! byte for byte as queued and `\Seen`; with `SentCopy::Never` it is not, and an account's own
+//! `sent_copy` setting beats the outbox's.
 
 use async_imap::types::Flag;
 use futures::TryStreamExt as _;
@@ -7,7 +8,7 @@ use postern_auth::context::AuthContext;
 use postern_auth::flows::Flows;
 use postern_auth::token_manager::{RefreshPolicy, TokenManager};
 use postern_outbox::{OutboxConfig, SendRequest, SentCopy};
-use postern_store::{AccountId, OutboxStatus};
+use postern_store::{AccountId, AccountSettings, OutboxStatus, SentCopyMode};
 use postern_sync::ImapSession;
 use postern_sync::account::{AccountCredentials, open_session};
 
@@ -118,4 +119,54 @@ async fn never_leaves_sent_empty() {
     world.stop_workers().await;
 
     assert!(sent_messages(&world, &account).await.is_empty());
+}
+
+/// An account of its own with `sent_copy` set to `mode` in its settings.
+async fn account_copying(world: &World, prefix: &str, mode: SentCopyMode) -> AccountId {
+    let account = world.password_account(happy(), &unique(prefix)).await;
+    let settings = AccountSettings {
+        sent_copy: Some(mode),
+        ..AccountSettings::default()
+    };
+    world
+        .store
+        .accounts()
+        .update_settings(&account, &settings)
+        .await
+        .unwrap();
+    account
+}
+
+#[tokio::test]
+async fn the_accounts_own_setting_beats_the_outboxs() {
+    // The outbox says "always"; one account says "never" (its host is not Gmail's, so only the
+    // setting can keep the copy out).
+    let config = OutboxConfig {
+        sent_copy: SentCopy::Always,
+        ..fast_config()
+    };
+    let mut world = World::new(config).await;
+    let never = account_copying(&world, "never", SentCopyMode::Never).await;
+    let default = world.password_account(happy(), &unique("default")).await;
+    world.start_workers();
+    send_one(&world, &never).await;
+    send_one(&world, &default).await;
+    world.stop_workers().await;
+    assert!(sent_messages(&world, &never).await.is_empty());
+    assert_eq!(sent_messages(&world, &default).await.len(), 1);
+
+    // The other way round: the outbox says "never"; the account says "always".
+    let config = OutboxConfig {
+        sent_copy: SentCopy::Never,
+        ..fast_config()
+    };
+    let mut world = World::new(config).await;
+    let always = account_copying(&world, "always", SentCopyMode::Always).await;
+    world.start_workers();
+    let (id, _) = send_one(&world, &always).await;
+    world.stop_workers().await;
+    let sent = sent_messages(&world, &always).await;
+    assert_eq!(sent.len(), 1);
+    let stored = world.outbox.raw_message(&id).await.unwrap().unwrap();
+    assert_eq!(sent[0].raw, stored);
 }

@@ -10,6 +10,7 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use postern_vault::Sealed;
+use sqlx::types::Json;
 use sqlx::{SqliteConnection, SqliteExecutor};
 
 use super::authorizations::{FlowsOf, delete_flows};
@@ -17,11 +18,11 @@ use super::events::insert_event;
 use super::grants::delete_grant_row;
 use super::oauth_apps::ensure_app_exists;
 use super::secrets::{delete_owner_secrets, put_secret};
-use super::{begin_write, from_millis, parse_stored, to_millis, to_port};
+use super::{begin_write, decode_json, from_millis, parse_stored, to_millis, to_port};
 use crate::accounts::{ACCOUNT_OWNER, AUTH_OAUTH2, AUTH_OAUTH2_APP, AUTH_PASSWORD};
 use crate::{
-    Account, AccountAuth, AccountId, Accounts, AppId, Endpoint, NewAccount, StoreError, Transition,
-    TransitionOutcome,
+    Account, AccountAuth, AccountId, AccountSettings, Accounts, AppId, Endpoint, NewAccount,
+    StoreError, Transition, TransitionOutcome,
 };
 
 /// `SELECT <every column> FROM accounts <tail>`, as one static string.
@@ -30,7 +31,7 @@ macro_rules! select_accounts {
         concat!(
             "SELECT id, email, name, imap_host, imap_port, imap_security, imap_ca_file, \
              smtp_host, smtp_port, smtp_security, smtp_ca_file, auth_kind, app_id, mechanism, \
-             username, state, last_error, created_at, updated_at FROM accounts ",
+             username, state, last_error, settings, created_at, updated_at FROM accounts ",
             $tail
         )
     };
@@ -68,6 +69,7 @@ struct AccountRow {
     username: Option<String>,
     state: String,
     last_error: Option<String>,
+    settings: String,
     created_at: i64,
     updated_at: i64,
 }
@@ -168,6 +170,7 @@ impl AccountRow {
             smtp: self.endpoint(Server::Smtp)?,
             auth: self.auth()?,
             state: parse_stored(&self.state, || self.what("state"))?,
+            settings: decode_json(&self.settings, || self.what("settings"))?,
             created_at: from_millis(self.created_at, || self.what("created_at"))?,
             updated_at: from_millis(self.updated_at, || self.what("updated_at"))?,
             email: self.email,
@@ -202,14 +205,15 @@ pub(super) async fn fetch_existing_account<'e>(
 async fn insert_account(
     conn: &mut SqliteConnection,
     new: &NewAccount,
+    settings: &AccountSettings,
     now: i64,
 ) -> Result<(), StoreError> {
     let auth = AuthColumns::of(&new.auth);
     sqlx::query(
         "INSERT INTO accounts (id, email, name, imap_host, imap_port, imap_security, imap_ca_file, \
          smtp_host, smtp_port, smtp_security, smtp_ca_file, auth_kind, app_id, mechanism, \
-         username, state, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         username, state, settings, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(new.id.as_str().to_owned())
     .bind(new.email.clone())
@@ -227,11 +231,27 @@ async fn insert_account(
     .bind(auth.mechanism)
     .bind(auth.username)
     .bind(new.state.as_str())
+    .bind(Json(settings))
     .bind(now)
     .bind(now)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Replaces the settings of an account; false when there is no such account.
+async fn write_settings(
+    conn: &mut SqliteConnection,
+    id: &AccountId,
+    settings: &AccountSettings,
+) -> Result<bool, StoreError> {
+    let updated = sqlx::query("UPDATE accounts SET settings = ?, updated_at = ? WHERE id = ?")
+        .bind(Json(settings))
+        .bind(to_millis(Utc::now()))
+        .bind(id.as_str().to_owned())
+        .execute(conn)
+        .await?;
+    Ok(updated.rows_affected() == 1)
 }
 
 /// Writes the state and last error of a transition.
@@ -267,9 +287,10 @@ async fn list_where<'e>(
 
 #[async_trait]
 impl Accounts for SqliteAccounts {
-    async fn create(
+    async fn create_with_settings(
         &self,
         new: NewAccount,
+        settings: &AccountSettings,
         password: Option<&Sealed>,
     ) -> Result<Account, StoreError> {
         let mut tx = begin_write(&self.db).await?;
@@ -277,11 +298,25 @@ impl Accounts for SqliteAccounts {
         if let Some(app_id) = new.auth.app_id() {
             ensure_app_exists(&mut *tx, app_id).await?;
         }
-        insert_account(&mut tx, &new, to_millis(Utc::now())).await?;
+        insert_account(&mut tx, &new, settings, to_millis(Utc::now())).await?;
         if let Some(sealed) = password {
             put_secret(&mut *tx, &new.id.password_ref(), sealed).await?;
         }
         let account = fetch_existing_account(&mut *tx, &new.id).await?;
+        tx.commit().await?;
+        Ok(account)
+    }
+
+    async fn update_settings(
+        &self,
+        id: &AccountId,
+        settings: &AccountSettings,
+    ) -> Result<Account, StoreError> {
+        let mut tx = begin_write(&self.db).await?;
+        if !write_settings(&mut tx, id, settings).await? {
+            return Err(StoreError::not_found(format!("account {id}")));
+        }
+        let account = fetch_existing_account(&mut *tx, id).await?;
         tx.commit().await?;
         Ok(account)
     }

@@ -384,6 +384,45 @@ impl Outbox for SqliteOutbox {
             .collect()
     }
 
+    async fn count_sent_since(
+        &self,
+        account_id: &AccountId,
+        since: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        // Served by the partial index `outbox_sent_by_account`.
+        let count: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM outbox \
+             WHERE account_id = ? AND status = 'sent' AND sent_at >= ?",
+        )
+        .bind(account_id.as_str().to_owned())
+        .bind(to_millis(since))
+        .fetch_one(&self.db.read)
+        .await?;
+        to_count(count, "count of sent items")
+    }
+
+    async fn nth_sent_since(
+        &self,
+        account_id: &AccountId,
+        since: DateTime<Utc>,
+        n: u64,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let offset = i64::try_from(n).unwrap_or(i64::MAX);
+        let sent_at: Option<i64> = sqlx::query_scalar(
+            "SELECT sent_at FROM outbox \
+             WHERE account_id = ? AND status = 'sent' AND sent_at >= ? \
+             ORDER BY sent_at LIMIT 1 OFFSET ?",
+        )
+        .bind(account_id.as_str().to_owned())
+        .bind(to_millis(since))
+        .bind(offset)
+        .fetch_optional(&self.db.read)
+        .await?;
+        sent_at
+            .map(|at| from_millis(at, || format!("outbox.sent_at of account {account_id}")))
+            .transpose()
+    }
+
     async fn recover_abandoned(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let now = to_millis(now);
         let released = sqlx::query(

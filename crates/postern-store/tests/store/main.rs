@@ -1,7 +1,7 @@
 //! Integration tests of `postern-store` against real SQLite files in a temporary folder.
 //!
 //! One test binary: this file holds the tests of the first schema (API tokens, vault keys,
-//! secrets, events); the modules below cover the account aggregates of migration 0002.
+//! secrets, events); the modules below cover the account aggregates of migration 0002 and later.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is the right failure in a test
 
@@ -14,6 +14,7 @@ mod migrations;
 mod oauth_apps;
 mod rotation;
 mod search;
+mod settings;
 mod wake;
 
 use std::collections::HashSet;

@@ -48,7 +48,9 @@ pub fn plan_discovery(
     selection: &MailboxSelection,
 ) -> DiscoveryPlan {
     let mut plan = DiscoveryPlan::default();
-    let wanted = |mailbox: &ListedMailbox| mailbox.selectable && selection.includes(&mailbox.name);
+    let wanted = |mailbox: &ListedMailbox| {
+        mailbox.selectable && selection.includes_within(&mailbox.name, mailbox.delimiter.as_deref())
+    };
     for (index, mailbox) in listed.iter().enumerate().filter(|(_, m)| wanted(m)) {
         match stored.iter().find(|s| same_mailbox(&s.name, &mailbox.name)) {
             None => plan.create.push(index),
@@ -150,5 +152,18 @@ mod tests {
         assert_eq!(plan.create, [0]);
         assert_eq!(plan.delete, [MailboxId(9)]);
         assert!(plan.sync.is_empty());
+    }
+
+    #[test]
+    fn a_pattern_selects_by_the_listed_delimiter() {
+        let listing = [
+            listed("INBOX", Some(MailboxRole::Inbox), true),
+            listed("Projects/2026", None, true),
+            listed("Projects/2026/Q1", None, true),
+            listed("Junk", Some(MailboxRole::Junk), true),
+        ];
+        let selection = MailboxSelection::Only(vec!["INBOX".to_owned(), "Projects/%".to_owned()]);
+        let plan = plan_discovery(&listing, &[], &selection);
+        assert_eq!(plan.create, [0, 1]);
     }
 }

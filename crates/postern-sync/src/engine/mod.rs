@@ -15,6 +15,7 @@
 //! - [`interpret`]: IMAP responses (as imap-proto parses them) → statuses, mailboxes, fetched
 //!   messages; [`parse`]: raw messages → envelope, snippet, MIME summary, parse problems.
 //! - [`uidset`]: UID lists ⇄ IMAP sequence sets.
+//! - [`selection`]: which mailboxes sync (names and `LIST` patterns).
 //! - `wire` (I/O): the raw commands, read response by response under the command timeout.
 //! - `run` (I/O): a pass, gluing the above to the store.
 //!
@@ -36,6 +37,7 @@ pub mod interpret;
 pub mod parse;
 pub mod plan;
 mod run;
+pub mod selection;
 pub mod uidset;
 pub mod view;
 mod wire;
@@ -46,6 +48,7 @@ use chrono::NaiveDate;
 use postern_store::{BatchOutcome, SyncState};
 
 pub use run::{MailboxOutcome, MailboxReport, SyncReport, sync_account, sync_mailbox};
+pub use selection::MailboxSelection;
 
 /// Default UIDs per FETCH command and per store transaction.
 pub const DEFAULT_BATCH_SIZE: usize = 500;
@@ -76,26 +79,6 @@ impl BodiesMode {
     /// Whether the sync fetches and stores whole messages.
     pub fn fetches_bodies(self) -> bool {
         matches!(self, BodiesMode::Full)
-    }
-}
-
-/// Which mailboxes an account syncs. `\Noselect` and non-existent ones never are.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum MailboxSelection {
-    /// Every selectable mailbox.
-    #[default]
-    All,
-    /// Only these names (as the server spells them; `INBOX` in any case).
-    Only(Vec<String>),
-}
-
-impl MailboxSelection {
-    /// Whether a mailbox of this name is synced.
-    pub fn includes(&self, name: &str) -> bool {
-        match self {
-            MailboxSelection::All => true,
-            MailboxSelection::Only(names) => names.iter().any(|wanted| same_mailbox(wanted, name)),
-        }
     }
 }
 

@@ -4,15 +4,17 @@
 //! Purpose: every knob of the keep-in-step loop (resync interval, IDLE restart, back-off, the
 //! connection cap, the staggered start) with defaults that suit a node holding thousands of accounts.
 //! Non-goal: reading a config file; the binary builds a `SyncConfig` from its own configuration.
-//! Key decision: per-account values go through [`SyncConfig::settings_for`], which today applies the
-//! service default plus provider presets (Yahoo and AOL cut IDLE after ~3 minutes), so a stored
-//! per-account override can slot in there later without touching the supervisor.
+//! Key decision: per-account values go through [`SyncConfig::settings_for`], which merges, most
+//! specific first, the account's stored settings (`sync_mailboxes`), provider presets (Yahoo and
+//! AOL cut IDLE after ~3 minutes) and the service defaults. A supervisor reads them when it opens
+//! a session, so a changed setting takes effect at the next session (the API restarts the
+//! supervisor when `sync_mailboxes` changes).
 
 use std::time::Duration;
 
 use postern_store::Account;
 
-use crate::engine::SyncOptions;
+use crate::engine::{MailboxSelection, SyncOptions};
 use crate::supervisor::schedule::Backoff;
 
 /// RFC 2177 asks clients to re-issue IDLE at least every 29 minutes; a margin below that.
@@ -83,13 +85,18 @@ pub struct AccountSettings {
 }
 
 impl SyncConfig {
-    /// The settings for `account`: the service defaults, with the IDLE restart shortened for
-    /// providers known to cut IDLE early (never lengthened).
+    /// The settings for `account`: the service defaults, with the account's own mailbox
+    /// selection when it has one, and the IDLE restart shortened for providers known to cut IDLE
+    /// early (never lengthened).
     pub fn settings_for(&self, account: &Account) -> AccountSettings {
         let idle_restart = idle_restart_preset(&account.imap.host)
             .map_or(self.idle_restart, |preset| preset.min(self.idle_restart));
+        let mut sync = self.sync.clone();
+        if let Some(entries) = &account.settings.sync_mailboxes {
+            sync.mailboxes = MailboxSelection::Only(entries.clone());
+        }
         AccountSettings {
-            sync: self.sync.clone(),
+            sync,
             resync_interval: self.resync_interval,
             idle_restart,
             poll_interval: self.poll_interval,
@@ -140,6 +147,7 @@ mod tests {
             auth: postern_store::AccountAuth::Password { username: None },
             state: postern_store::AccountState::Connecting,
             last_error: None,
+            settings: postern_store::AccountSettings::default(),
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
         }
@@ -160,5 +168,30 @@ mod tests {
         };
         let yahoo = impatient.settings_for(&account_on("imap.mail.yahoo.com"));
         assert_eq!(yahoo.idle_restart, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_accounts_own_mailbox_selection_wins_over_the_service_default() {
+        let config = SyncConfig {
+            sync: SyncOptions {
+                mailboxes: MailboxSelection::Only(vec!["Archive".into()]),
+                ..SyncOptions::default()
+            },
+            ..SyncConfig::default()
+        };
+        let mut account = account_on("mail.example.test");
+        let default = config.settings_for(&account);
+        assert_eq!(default.sync.mailboxes, config.sync.mailboxes);
+
+        account.settings.sync_mailboxes = Some(vec!["INBOX".into(), "Projects/*".into()]);
+        let own = config.settings_for(&account);
+        assert_eq!(
+            own.sync.mailboxes,
+            MailboxSelection::Only(vec!["INBOX".into(), "Projects/*".into()])
+        );
+        assert_eq!(
+            own.sync.batch_size, config.sync.batch_size,
+            "the rest stays"
+        );
     }
 }

@@ -12,6 +12,7 @@ mod openapi_http;
 mod outbox_crash;
 mod send_http;
 mod server;
+mod settings_http;
 mod support;
 mod sync_crash;
 mod sync_http;

@@ -1,5 +1,6 @@
 //! Schemas of the bodies the account routes read or return as types of the crates below
-//! ([`postern_accounts::NewAccountInput`], [`postern_doctor::Report`]), which stay free of OpenAPI.
+//! ([`postern_accounts::NewAccountInput`], [`postern_doctor::Report`]) or read as plain JSON (the
+//! `settings` object, checked field by field in `settings.rs`), which stay free of OpenAPI.
 //!
 //! Non-goal: being used on the wire; the handlers read and write the real types. Key decision: the
 //! tests below hold each description to its real type (an example of the description parses as the
@@ -17,7 +18,8 @@ use utoipa::ToSchema;
     "email": "alice@example.com",
     "imap": {"host": "imap.example.com", "port": 993, "security": "tls"},
     "smtp": {"host": "smtp.example.com", "port": 587, "security": "starttls"},
-    "auth": {"type": "password", "password": "app-password"}
+    "auth": {"type": "password", "password": "app-password"},
+    "settings": {"sync_mailboxes": ["INBOX", "Projects/*"], "send_daily_limit": 500}
 }))]
 pub(super) struct AccountRequest {
     /// The mailbox address.
@@ -30,6 +32,45 @@ pub(super) struct AccountRequest {
     smtp: Option<EndpointRequest>,
     /// How the account authenticates.
     auth: AuthRequest,
+    /// The account's own settings; omit for the defaults.
+    settings: Option<SettingsRequest>,
+}
+
+/// An account's settings. Each one is optional: omitted (or `null`), it takes its default — the
+/// provider's preset for the SMTP host (Gmail: 500 messages a day; Microsoft 365 and Outlook.com:
+/// 30 a minute and 10,000 a day; Yahoo: 500 a day), else the server's configuration.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"sync_mailboxes": ["INBOX", "Projects/%"], "sent_copy": "never", "send_daily_limit": 2000}))]
+pub(super) struct SettingsRequest {
+    /// The mailboxes that sync: names as the server spells them (`INBOX` in any case) and IMAP
+    /// `LIST` patterns (`*` matches any characters, `%` any within one hierarchy level). At least
+    /// one; `null` for every mailbox. A mailbox that stops being selected is dropped from the
+    /// store with its messages.
+    #[schema(min_items = 1)]
+    sync_mailboxes: Option<Vec<String>>,
+    /// Described by `sent_copy_modes`.
+    #[schema(schema_with = super::settings::sent_copy_modes)]
+    sent_copy: Option<String>,
+    /// At most this many messages a minute, evenly paced; more wait in the queue.
+    #[schema(minimum = 1, maximum = 4_294_967_295_u64)]
+    send_rate_per_minute: Option<u32>,
+    /// At most this many messages in any 24 hours; more wait in the queue (not failed) until the
+    /// oldest send leaves the window. Counted from the store, so it survives restarts.
+    #[schema(minimum = 1, maximum = 4_294_967_295_u64)]
+    send_daily_limit: Option<u32>,
+}
+
+/// `PATCH /v1/accounts/{id}`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"settings": {"send_daily_limit": 2000, "sent_copy": null}}))]
+pub(super) struct AccountChange {
+    /// The settings to change, as a JSON merge patch (RFC 7396): a setting given is set, `null`
+    /// returns it to its default, an omitted one stays as it is. `null` for the whole object
+    /// returns every setting to its default.
+    #[schema(required = true)]
+    settings: Option<SettingsRequest>,
 }
 
 /// A mail server.
@@ -144,7 +185,27 @@ mod tests {
         let example = schema["example"].clone();
         assert!(example.is_object(), "{schema}");
         serde_json::from_value::<AccountRequest>(example.clone()).unwrap();
-        serde_json::from_value::<postern_accounts::NewAccountInput>(example).unwrap();
+        let body: super::super::CreateAccountBody = serde_json::from_value(example).unwrap();
+        let settings = body.settings.expect("the example shows settings");
+        super::super::settings::apply_patch(&Default::default(), &settings, "settings").unwrap();
+    }
+
+    #[test]
+    fn the_documented_settings_are_the_ones_read() {
+        let described = properties(SettingsRequest::schema());
+        let read: BTreeSet<String> = super::super::settings::SETTINGS_KEYS
+            .iter()
+            .map(|key| (*key).to_owned())
+            .collect();
+        assert_eq!(described, read);
+        let shown = properties(super::super::settings::SettingsView::schema());
+        assert_eq!(shown, read);
+        for schema in [SettingsRequest::schema(), AccountChange::schema()] {
+            let example = serde_json::to_value(schema).unwrap()["example"].clone();
+            let settings = example.get("settings").cloned().unwrap_or(example);
+            super::super::settings::apply_patch(&Default::default(), &settings, "settings")
+                .unwrap();
+        }
     }
 
     #[test]
