@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use postern_store::{
-    Account, ClaimedOutboxItem, OutboxItem, OutboxLease, OutboxStatus, RecipientResult,
+    Account, AccountId, ClaimedOutboxItem, OutboxItem, OutboxLease, OutboxStatus, RecipientResult,
     RecipientStatus, SmtpEnvelope, Store, StoreError,
 };
 use tokio::sync::{Notify, watch};
@@ -84,6 +84,8 @@ async fn process_batch(
     items: Vec<ClaimedOutboxItem>,
     shutdown: &watch::Receiver<bool>,
 ) {
+    // A batch is usually one account's messages: read each account once per batch, not per item.
+    let mut accounts: Vec<Account> = Vec::new();
     for claimed in items {
         let half_lease = TimeDelta::from_std(context.config.lease / 2).unwrap_or(TimeDelta::MAX);
         let stopping = *shutdown.borrow();
@@ -91,17 +93,42 @@ async fn process_batch(
             give_back(context, &claimed.lease, Utc::now()).await;
             continue;
         }
-        if let Err(error) = process(context, &claimed).await {
+        let account = match account_of(context, &mut accounts, &claimed.item.account_id).await {
+            Ok(account) => account,
+            Err(error) => {
+                tracing::error!(item = %claimed.item.id, %error, "reading the item's account failed; its lease will expire");
+                continue;
+            }
+        };
+        if let Err(error) = process(context, &claimed, account).await {
             // The lease stays; the item comes back when it expires.
             tracing::error!(item = %claimed.item.id, %error, "recording an outbox attempt failed");
         }
     }
 }
 
-/// One attempt at one item, within the account's limits.
-async fn process(context: &WorkerContext, claimed: &ClaimedOutboxItem) -> Result<(), StoreError> {
+/// The account `id`, from the batch's `seen` accounts or else the store; `None` when it is gone.
+async fn account_of(
+    context: &WorkerContext,
+    seen: &mut Vec<Account>,
+    id: &AccountId,
+) -> Result<Option<Account>, StoreError> {
+    if let Some(account) = seen.iter().find(|account| account.id == *id) {
+        return Ok(Some(account.clone()));
+    }
+    let account = context.store.accounts().get(id).await?;
+    seen.extend(account.clone());
+    Ok(account)
+}
+
+/// One attempt at one item of `account` (`None`: deleted), within the account's limits.
+async fn process(
+    context: &WorkerContext,
+    claimed: &ClaimedOutboxItem,
+    account: Option<Account>,
+) -> Result<(), StoreError> {
     let item = &claimed.item;
-    let Some(account) = context.store.accounts().get(&item.account_id).await? else {
+    let Some(account) = account else {
         let error = "the account no longer exists";
         finish(context, claimed, Outcome::Fail(error.to_owned()), None).await?;
         return Ok(());
