@@ -107,6 +107,31 @@ async fn consent(authorize_url: &str) {
     assert_eq!(page.status(), 200, "{}", page.text().await.unwrap());
 }
 
+/// Waits (bounded) until `/metrics` counts a successful token refresh.
+async fn assert_refresh_counted(server: &Postern, admin: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let metrics = server
+            .get("/metrics", Some(admin))
+            .await
+            .text()
+            .await
+            .unwrap();
+        let refreshed = metrics
+            .lines()
+            .find(|line| line.starts_with("postern_token_refreshes_total{outcome=\"ok\"}"))
+            .and_then(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok());
+        if refreshed.is_some_and(|count| count >= 1.0) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no refresh counted: {metrics}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 /// Asserts `output` holds neither the client secret nor a token of the test provider.
 fn assert_no_secret(output: &str, client_secret: &str) {
     assert!(
@@ -129,11 +154,11 @@ async fn a_client_secret_expiring_in_three_days_is_a_warning_from_the_route_and_
     let client_id = unique_email("doctor-client");
     let client_secret = unique_email("doctor-client-secret");
     let callback = format!("http://{}/oauth/callback", server.address);
-    provider.register_client(ClientConfig::confidential(
-        &client_id,
-        &client_secret,
-        callback,
-    ));
+    // Access tokens shorter-lived than the refresh margin (300 s): the account's first IMAP login
+    // goes through a token refresh, which /metrics must count (checked at the end).
+    let mut client = ClientConfig::confidential(&client_id, &client_secret, callback);
+    client.access_ttl = std::time::Duration::from_secs(60);
+    provider.register_client(client);
     let expires_at = chrono::Utc::now() + chrono::Duration::days(3) + chrono::Duration::hours(1);
     let app: Value = server
         .send_json(
@@ -193,6 +218,7 @@ async fn a_client_secret_expiring_in_three_days_is_a_warning_from_the_route_and_
             .contains("new client secret")
     );
     assert_eq!(report["overall"], "warn", "{report}");
+    assert_refresh_counted(&server, &admin).await;
     server.stop().await;
 
     // A warning is not a failure: the command exits 0, in text and in JSON.
