@@ -85,7 +85,9 @@ pub use outbox::{
     NewOutboxItem, Outbox, OutboxCancel, OutboxId, OutboxItem, OutboxLease, OutboxQuery,
     OutboxStatus, RecipientResult, RecipientStatus, SmtpEnvelope,
 };
-pub use search::{EmptySearch, MAX_SEARCH_RESULTS, Search, SearchHit, SearchQuery, SearchText};
+pub use search::{
+    EmptySearch, MAX_SEARCH_RESULTS, Search, SearchHit, SearchQuery, SearchText, indexable_text,
+};
 pub use secrets::{SecretRef, Secrets};
 pub use store::Store;
 pub use vault_keys::{Reseal, RotationReport, StoredKey, VaultKeys};

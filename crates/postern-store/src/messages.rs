@@ -121,6 +121,9 @@ pub struct NewMessage {
     pub parse_problems: Option<String>,
     /// The raw message, when the bodies mode stores it.
     pub body: Option<Vec<u8>>,
+    /// The body's text for the full-text index ([`crate::indexable_text`]), when the caller has
+    /// parsed `body` already; `None` makes the store extract it from `body` itself.
+    pub body_text: Option<String>,
 }
 
 /// A stored message (without its raw body: see [`Messages::body`]).

@@ -77,3 +77,34 @@ pub trait Search: Send + Sync {
     /// The messages matching every term, best match first (then newest first).
     async fn search(&self, query: SearchQuery) -> Result<Vec<SearchHit>, StoreError>;
 }
+
+/// Body text beyond this many bytes is not indexed: enough for any real letter, and a huge
+/// generated text cannot bloat the index.
+const MAX_INDEXED_BODY: usize = 256 * 1024;
+
+/// What the full-text index keeps of a message's body: its text parts (text/plain, and text/html
+/// as text), joined, at most 256 KiB. Public so that a caller that has parsed the message already
+/// (the sync engine) hands the text over instead of the store parsing it a second time.
+pub fn indexable_text(message: &mail_parser::Message<'_>) -> String {
+    let mut text = String::new();
+    for part in (0..).map_while(|index| message.body_text(index)) {
+        text.push_str(&part);
+        text.push('\n');
+        if text.len() >= MAX_INDEXED_BODY {
+            break;
+        }
+    }
+    truncate_at_char(&mut text, MAX_INDEXED_BODY);
+    text
+}
+
+pub(crate) fn truncate_at_char(text: &mut String, max: usize) {
+    if text.len() <= max {
+        return;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+}

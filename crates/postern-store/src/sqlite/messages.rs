@@ -19,7 +19,7 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::events::{insert_event, insert_events};
 use super::mailboxes::{fetch_current_mailbox, write_sync_state};
-use super::search::{index_message, index_new_messages};
+use super::search::{body_text, index_message, index_new_messages};
 use super::{begin_write, decode_json, from_millis, from_optional_millis, to_count, to_millis};
 use crate::{
     BatchOutcome, EmailAddress, Envelope, FlagUpdate, ListCursor, Mailbox, MailboxId, Message,
@@ -243,13 +243,22 @@ async fn insert_messages(
         .map(|message| ids.remove(&i64::from(message.uid)))
         .collect();
     insert_bodies(conn, messages, &ids).await?;
-    let indexed: Vec<(i64, Option<&[u8]>)> = messages
+    let indexed: Vec<(i64, String)> = messages
         .iter()
         .zip(&ids)
-        .filter_map(|(message, id)| id.map(|id| (id, message.body.as_deref())))
+        .filter_map(|(message, id)| id.map(|id| (id, indexed_body(message))))
         .collect();
     index_new_messages(conn, &indexed).await?;
     Ok(ids)
+}
+
+/// The body text a new message is indexed with: the caller's, or extracted from its body.
+fn indexed_body(message: &NewMessage) -> String {
+    match (&message.body_text, &message.body) {
+        (Some(text), _) => text.clone(),
+        (None, Some(raw)) => body_text(raw),
+        (None, None) => String::new(),
+    }
 }
 
 /// Stores the bodies of the messages just inserted (`ids` runs alongside `messages`).

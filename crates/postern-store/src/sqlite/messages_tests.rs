@@ -85,6 +85,7 @@ fn message(uid: u32, internaldate_secs: i64) -> NewMessage {
         mime: Default::default(),
         parse_problems: None,
         body: Some(format!("raw {uid}").into_bytes()),
+        body_text: None,
     }
 }
 

@@ -14,11 +14,8 @@ use mail_parser::MessageParser;
 use sqlx::types::Json;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
+use crate::search::indexable_text;
 use crate::{MAX_SEARCH_RESULTS, MessageId, Search, SearchHit, SearchQuery, StoreError};
-
-/// Body text beyond this many bytes is not indexed: enough for any real letter, and a huge
-/// generated text cannot bloat the index.
-const MAX_INDEXED_BODY: usize = 256 * 1024;
 
 /// The [`Search`] repository over the shared pool.
 pub(crate) struct SqliteSearch {
@@ -42,15 +39,15 @@ pub(super) async fn index_message(
         .bind(id)
         .execute(&mut *conn)
         .await?;
-    index_new_messages(conn, &[(id, raw)]).await
+    index_new_messages(conn, &[(id, raw.map(body_text).unwrap_or_default())]).await
 }
 
-/// Indexes messages inserted in the current transaction, with one statement: `(id, raw body)`
+/// Indexes messages inserted in the current transaction, with one statement: `(id, body text)`
 /// pairs. A new id was never indexed (ids are never reused), so nothing is deleted first;
 /// [`index_message`] deletes, then calls this. The header fields come from `messages` with the same SQL.
 pub(super) async fn index_new_messages(
     conn: &mut SqliteConnection,
-    messages: &[(i64, Option<&[u8]>)],
+    messages: &[(i64, String)],
 ) -> Result<(), StoreError> {
     if messages.is_empty() {
         return Ok(());
@@ -66,9 +63,8 @@ pub(super) async fn index_new_messages(
                 coalesce(snippet, ''), new.column2 \
            FROM (",
     );
-    insert.push_values(messages, |mut row, (id, raw)| {
-        row.push_bind(*id)
-            .push_bind(raw.map(body_text).unwrap_or_default());
+    insert.push_values(messages, |mut row, (id, text)| {
+        row.push_bind(*id).push_bind(text.as_str());
     });
     insert.push(") AS new JOIN messages ON messages.id = new.column1");
     insert.build().execute(&mut *conn).await?;
@@ -76,31 +72,11 @@ pub(super) async fn index_new_messages(
 }
 
 /// The text parts of a raw message, joined; empty when it does not parse as a message.
-fn body_text(raw: &[u8]) -> String {
-    let Some(message) = MessageParser::default().parse(raw) else {
-        return String::new();
-    };
-    let mut text = String::new();
-    for part in (0..).map_while(|index| message.body_text(index)) {
-        text.push_str(&part);
-        text.push('\n');
-        if text.len() >= MAX_INDEXED_BODY {
-            break;
-        }
-    }
-    truncate_at_char(&mut text, MAX_INDEXED_BODY);
-    text
-}
-
-fn truncate_at_char(text: &mut String, max: usize) {
-    if text.len() <= max {
-        return;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.truncate(end);
+pub(super) fn body_text(raw: &[u8]) -> String {
+    MessageParser::default()
+        .parse(raw)
+        .map(|message| indexable_text(&message))
+        .unwrap_or_default()
 }
 
 #[async_trait]
@@ -156,7 +132,7 @@ mod tests {
     #[test]
     fn truncation_keeps_whole_characters() {
         let mut text = "ééé".to_owned();
-        truncate_at_char(&mut text, 3);
+        crate::search::truncate_at_char(&mut text, 3);
         assert_eq!(text, "é");
     }
 }

@@ -59,6 +59,7 @@ fn message(uid: u32, subject: &str, body: Option<&str>) -> NewMessage {
         mime: Default::default(),
         parse_problems: None,
         body: body.map(raw_message),
+        body_text: None,
     }
 }
 
@@ -126,6 +127,18 @@ async fn applied_messages_are_found_by_subject_sender_snippet_and_stored_body() 
     assert_eq!(by_sender.len(), 2, "{by_sender:?}");
     // Every term must match: no message has both words.
     assert!(find(&f.store, "zeppelin lunch", None).await.is_empty());
+}
+
+#[tokio::test]
+async fn body_text_the_caller_extracted_is_indexed_instead_of_parsing_the_body_again() {
+    let f = Fixture::new().await;
+    let (_, inbox) = account_with_inbox(&f.store, "kay@example.org").await;
+    let mut handed = message(1, "Handed text", Some("The raw says walrus."));
+    handed.body_text = Some("The parser said narwhal.".to_owned());
+    store_messages(&f.store, inbox, vec![handed]).await;
+    let id = id_of(&f.store, inbox, 1).await;
+    assert_eq!(find(&f.store, "narwhal", None).await, [id]);
+    assert!(find(&f.store, "walrus", None).await.is_empty());
 }
 
 #[tokio::test]

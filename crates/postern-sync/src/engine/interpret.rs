@@ -230,6 +230,7 @@ pub fn new_message(fetched: FetchedMessage) -> Option<NewMessage> {
         parse_problems: parsed.problems_text(),
         envelope: parsed.envelope,
         mime: parsed.mime,
+        body_text: body.as_ref().and(parsed.body_text),
         body,
     })
 }

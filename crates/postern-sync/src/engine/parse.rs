@@ -29,6 +29,8 @@ pub struct ParsedMessage {
     pub mime: MimeSummary,
     /// What could not be parsed as declared, one sentence each.
     pub problems: Vec<String>,
+    /// The body's text for the full-text index (whole messages only; `None` for [`parse_head`]).
+    pub body_text: Option<String>,
 }
 
 impl ParsedMessage {
@@ -58,6 +60,7 @@ pub fn parse_message(raw: &[u8]) -> ParsedMessage {
         snippet: snippet(&message),
         mime: mime_summary(&message, &sections),
         problems,
+        body_text: Some(postern_store::indexable_text(&message)),
     }
 }
 
@@ -80,6 +83,7 @@ pub fn parse_head(header: &[u8], text_start: &[u8]) -> ParsedMessage {
         snippet: snippet(&message),
         mime: MimeSummary::default(),
         problems,
+        body_text: None,
     }
 }
 

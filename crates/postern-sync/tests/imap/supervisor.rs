@@ -253,10 +253,14 @@ async fn an_outage_marks_the_account_error_once_and_it_recovers() {
         })
         .await;
         assert_eq!(fleet.events(&account, "account.error").await.len(), 1);
-        assert!(matches!(
-            progress(&service, &account).activity,
-            Activity::Retrying { .. }
-        ));
+        // Between two attempts it is `retrying`; sampled during an attempt it is `connecting`.
+        eventually(Duration::from_secs(10), "the retrying activity", || async {
+            matches!(
+                progress(&service, &account).activity,
+                Activity::Retrying { .. }
+            )
+        })
+        .await;
 
         proxy.refuse(false);
         fleet
