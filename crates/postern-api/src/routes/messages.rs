@@ -392,6 +392,22 @@ struct HeaderView {
     value: String,
 }
 
+/// The answers of a route that may fetch the message's body from the server first (when only its
+/// summary is stored), documented once for all of them.
+#[allow(dead_code)] // a documentation type: the handlers answer through `ApiError`
+#[derive(utoipa::IntoResponses)]
+enum BodyFetchFailures<'a> {
+    /// Fetching the body: the account does not sync now, or needs re-authorization.
+    #[response(status = 409)]
+    NotSyncing(ErrorBody<'a>),
+    /// Fetching the body: the message is gone from the server.
+    #[response(status = 410)]
+    Gone(ErrorBody<'a>),
+    /// Fetching the body: the mail server failed.
+    #[response(status = 502)]
+    ServerFailed(ErrorBody<'a>),
+}
+
 /// Show a message with its header and bodies.
 ///
 /// When only its summary is stored, the body is fetched from the server now and kept.
@@ -408,9 +424,7 @@ struct HeaderView {
     responses(
         (status = 200, description = "The message.", body = MessageDetail),
         (status = 404, description = "No such account or message (or not one the token may see).", body = ErrorBody),
-        (status = 409, description = "Fetching the body: the account does not sync now, or needs re-authorization.", body = ErrorBody),
-        (status = 410, description = "Fetching the body: the message is gone from the server.", body = ErrorBody),
-        (status = 502, description = "Fetching the body: the mail server failed.", body = ErrorBody),
+        BodyFetchFailures,
     )
 )]
 async fn show(
@@ -456,9 +470,7 @@ async fn show(
     responses(
         (status = 200, description = "The message's bytes.", body = String, content_type = "message/rfc822"),
         (status = 404, description = "No such account or message (or not one the token may see).", body = ErrorBody),
-        (status = 409, description = "Fetching the body: the account does not sync now, or needs re-authorization.", body = ErrorBody),
-        (status = 410, description = "Fetching the body: the message is gone from the server.", body = ErrorBody),
-        (status = 502, description = "Fetching the body: the mail server failed.", body = ErrorBody),
+        BodyFetchFailures,
     )
 )]
 async fn raw(
@@ -487,9 +499,7 @@ async fn raw(
     responses(
         (status = 200, description = "The content, with the part's content type and file name.", body = String, content_type = "*/*"),
         (status = 404, description = "No such account, message or part (or not one the token may see).", body = ErrorBody),
-        (status = 409, description = "Fetching the body: the account does not sync now, or needs re-authorization.", body = ErrorBody),
-        (status = 410, description = "Fetching the body: the message is gone from the server.", body = ErrorBody),
-        (status = 502, description = "Fetching the body: the mail server failed.", body = ErrorBody),
+        BodyFetchFailures,
     )
 )]
 async fn attachment(
