@@ -148,26 +148,12 @@ async fn record_outbox(store: &Store) -> Result<(), StoreError> {
 
 fn record_sync(sync: &SyncService) {
     let lag = sync.lag();
-    for activity in ACTIVITIES {
-        let count = lag.activities.get(activity).copied().unwrap_or(0);
-        gauge!(SYNC_ACTIVITY, "activity" => *activity).set(count as f64);
+    for (activity, count) in lag.activities {
+        gauge!(SYNC_ACTIVITY, "activity" => activity).set(count as f64);
     }
     let oldest = lag.oldest_pass_age.unwrap_or_default();
     gauge!(SYNC_LAG).set(oldest.as_secs_f64());
 }
-
-/// Every activity a supervisor reports, so each series exists (at 0) from the first scrape.
-const ACTIVITIES: &[&str] = &[
-    "waiting",
-    "connecting",
-    "syncing",
-    "idling",
-    "polling",
-    "retrying",
-    "failed",
-    "parked",
-    "stopped",
-];
 
 /// The route template a response came from, copied from the request by [`tag_route`] so that
 /// [`record_request`], which runs before routing, can read it afterwards.

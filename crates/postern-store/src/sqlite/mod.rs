@@ -4,12 +4,12 @@
 //! Non-goal: multi-process writers at scale; SQLite serializes writers, which suits one server.
 //! Key decision: WAL journal + `synchronous=NORMAL` (readers never block the writer, and a crash
 //! loses at most the last commits, never integrity); all writes of this process go through one
-//! connection (a pool of one), so writers queue in a fair async queue instead of spinning in
+//! connection behind a fair async mutex (`writer`), so writers queue instead of spinning in
 //! SQLite's busy handler, while reads use a pool of read-only connections (a write sent there by
 //! mistake fails loudly); a 5 s busy timeout for writers in other processes (`postern token
-//! create` on a running server's data dir), `secure_delete` so deleted or replaced ciphertexts and wrapped keys are
-//! zeroed rather than left in free pages, and timestamps as INTEGER Unix milliseconds so SQL
-//! can compare them.
+//! create` on a running server's data dir); `secure_delete` so deleted or replaced ciphertexts
+//! and wrapped keys are zeroed rather than left in free pages; timestamps as INTEGER Unix
+//! milliseconds so SQL can compare them.
 
 mod accounts;
 mod api_tokens;
@@ -210,7 +210,7 @@ async fn create_parent_dir(path: &Path) -> Result<(), StoreError> {
         .map_err(|err| open_error(path, err))
 }
 
-/// The two pools every repository shares: one writer connection and several read-only readers.
+/// The connections every repository shares: the one writer and a pool of read-only readers.
 #[derive(Clone)]
 pub(crate) struct Pools {
     /// Read-only connections for queries; they run in parallel with the writer under WAL.

@@ -70,8 +70,20 @@ pub struct PassSummary {
 }
 
 impl Activity {
-    /// The activity's name for APIs and logs: `waiting`, `connecting`, `syncing`, `idling`,
-    /// `polling`, `retrying`, `failed`, `parked`, `stopped`.
+    /// Every name [`Activity::as_str`] gives, in that order.
+    pub const NAMES: [&'static str; 9] = [
+        "waiting",
+        "connecting",
+        "syncing",
+        "idling",
+        "polling",
+        "retrying",
+        "failed",
+        "parked",
+        "stopped",
+    ];
+
+    /// The activity's name for APIs and logs: one of [`Activity::NAMES`].
     pub fn as_str(&self) -> &'static str {
         match self {
             Activity::Waiting { .. } => "waiting",
@@ -232,6 +244,24 @@ mod tests {
 
     use super::*;
     use crate::engine::Phase;
+
+    #[test]
+    fn names_lists_every_activity_name_in_order() {
+        let at = chrono::Utc::now();
+        let every = [
+            Activity::Waiting { until: at },
+            Activity::Connecting,
+            Activity::Syncing,
+            Activity::Idling,
+            Activity::Polling,
+            Activity::Retrying { attempt: 1, at },
+            Activity::Failed { at },
+            Activity::Parked(crate::supervisor::failure::ParkReason::AccountGone),
+            Activity::Stopped,
+        ];
+        let names: Vec<&str> = every.iter().map(Activity::as_str).collect();
+        assert_eq!(names, Activity::NAMES);
+    }
 
     fn state(lowest_uid: u32, initial_done: bool) -> SyncState {
         SyncState {

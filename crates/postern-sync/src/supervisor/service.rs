@@ -53,7 +53,7 @@ struct Inner {
 /// What [`SyncService::lag`] found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SyncLag {
-    /// Supervisors per activity name.
+    /// Supervisors per activity name, every name of [`Activity::NAMES`] present (0 included).
     pub activities: std::collections::BTreeMap<&'static str, u64>,
     /// The age of the oldest last full pass among running supervisors.
     pub oldest_pass_age: Option<std::time::Duration>,
@@ -223,7 +223,10 @@ impl SyncService {
     /// not watch can be at most (`None` while no pass has finished).
     pub fn lag(&self) -> SyncLag {
         let now = chrono::Utc::now();
-        let mut lag = SyncLag::default();
+        let mut lag = SyncLag {
+            activities: Activity::NAMES.iter().map(|name| (*name, 0)).collect(),
+            oldest_pass_age: None,
+        };
         for running in self.inner.supervisors().values() {
             let progress = running.progress.snapshot();
             *lag.activities
