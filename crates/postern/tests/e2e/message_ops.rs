@@ -3,13 +3,13 @@
 //! (one UID only), IMAP SEARCH on the server; bad flags and other accounts' ids refused.
 
 use crate::support::{Postern, dovecot};
-use crate::support::{create_account, password_account_body, unique_email};
+use crate::support::{create_account, password_account_body, unique_email, wait_for_listing};
 use postern_sync::{ImapEndpoint, ImapSession, Login, Security, Timeouts, authenticate, connect};
 use postern_testkit::mailgen::lmtp_deliver;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const PASSWORD: &str = "ops-pw";
 
@@ -44,7 +44,7 @@ async fn account_with(
         .await
         .unwrap();
     let id = create_account(server, admin, &body).await;
-    let listed = wait_for(server, admin, &id, "INBOX", |messages| {
+    let listed = wait_for_listing(server, admin, &id, "INBOX", |messages| {
         messages.len() == subjects.len()
     })
     .await;
@@ -52,39 +52,12 @@ async fn account_with(
     (email, id)
 }
 
-/// The mailbox's listing once `done` holds for it (or after 10 s, for the assertion to report).
-async fn wait_for(
-    server: &Postern,
-    token: &str,
-    id: &str,
-    mailbox: &str,
-    done: impl Fn(&[Value]) -> bool,
-) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let listed: Value = server
-            .get(
-                &format!("/v1/accounts/{id}/messages?mailbox={mailbox}"),
-                Some(token),
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        let messages = listed["messages"].as_array().cloned().unwrap_or_default();
-        if done(&messages) || Instant::now() > deadline {
-            return messages;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 fn by_subject<'a>(messages: &'a [Value], subject: &str) -> Option<&'a Value> {
     messages.iter().find(|m| m["subject"] == subject)
 }
 
 async fn listed(server: &Postern, token: &str, id: &str, mailbox: &str) -> Vec<Value> {
-    wait_for(server, token, id, mailbox, |_| true).await
+    wait_for_listing(server, token, id, mailbox, |_| true).await
 }
 
 async fn events_of(server: &Postern, admin: &str, kind: &str, message_id: i64) -> Vec<Value> {
@@ -381,7 +354,7 @@ async fn messages_move_to_archive_and_trash_and_expunge_only_their_own_uid() {
             .await
             .is_empty()
     );
-    let archive = wait_for(&server, &admin, &id, "Archive", |m| {
+    let archive = wait_for_listing(&server, &admin, &id, "Archive", |m| {
         by_subject(m, "Keep for later").is_some()
     })
     .await;
@@ -414,7 +387,7 @@ async fn messages_move_to_archive_and_trash_and_expunge_only_their_own_uid() {
             .len(),
         1
     );
-    let trash = wait_for(&server, &admin, &id, "Trash", |m| {
+    let trash = wait_for_listing(&server, &admin, &id, "Trash", |m| {
         by_subject(m, "Throw away").is_some()
     })
     .await;
@@ -486,7 +459,7 @@ async fn server_search_finds_messages_by_their_body_text() {
     lmtp_deliver(dovecot().lmtp_addr(), &email, &[extra, french])
         .await
         .unwrap();
-    wait_for(&server, &admin, &id, "INBOX", |m| m.len() == 4).await;
+    wait_for_listing(&server, &admin, &id, "INBOX", |m| m.len() == 4).await;
 
     let found: Value = server
         .get(

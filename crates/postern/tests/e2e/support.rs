@@ -213,3 +213,30 @@ pub async fn create_account(server: &Postern, admin: &str, body: &serde_json::Va
     assert_eq!(created["state"], "connected", "{created}");
     created["id"].as_str().unwrap().to_owned()
 }
+
+/// The mailbox's listing once `done` holds for it (or after 10 s, for the assertion to report).
+pub async fn wait_for_listing(
+    server: &Postern,
+    token: &str,
+    id: &str,
+    mailbox: &str,
+    done: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let listed: serde_json::Value = server
+            .get(
+                &format!("/v1/accounts/{id}/messages?mailbox={mailbox}"),
+                Some(token),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let messages = listed["messages"].as_array().cloned().unwrap_or_default();
+        if done(&messages) || std::time::Instant::now() > deadline {
+            return messages;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -2,39 +2,16 @@
 //! delivered by LMTP shows up in the message API and the event stream, attachments download.
 
 use crate::support::{Postern, dovecot};
-use crate::support::{create_account, password_account_body, unique_email};
+use crate::support::{create_account, password_account_body, unique_email, wait_for_listing};
 use postern_testkit::mailgen::lmtp_deliver;
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const MESSAGE: &str = "From: Ada <ada@example.test>\r\nTo: {to}\r\nSubject: Figures for {to}\r\n\
 Message-ID: <figures-{to}>\r\nDate: Sat, 21 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n\
 Content-Type: multipart/mixed; boundary=b1\r\n\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
 The figures are attached.\r\n--b1\r\nContent-Type: text/csv; name=figures.csv\r\n\
 Content-Disposition: attachment; filename=figures.csv\r\nContent-Transfer-Encoding: base64\r\n\r\nYSxiCjEsMgo=\r\n--b1--\r\n";
-
-async fn wait_for_messages(server: &Postern, token: &str, id: &str, count: usize) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let listed: Value = server
-            .get(
-                &format!("/v1/accounts/{id}/messages?mailbox=INBOX"),
-                Some(token),
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        if listed["messages"]
-            .as_array()
-            .is_some_and(|m| m.len() >= count)
-            || Instant::now() > deadline
-        {
-            return listed;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[tokio::test]
 async fn delivered_mail_appears_in_the_api_with_its_event_and_attachment() {
@@ -50,12 +27,12 @@ async fn delivered_mail_appears_in_the_api_with_its_event_and_attachment() {
     let id = create_account(&server, &admin, &body).await;
 
     // The initial sync brings the message that was already there.
-    let listed = wait_for_messages(&server, &admin, &id, 1).await;
-    let message = &listed["messages"][0];
+    let listed = wait_for_listing(&server, &admin, &id, "INBOX", |m| !m.is_empty()).await;
+    let message = &listed[0];
     assert_eq!(
         message["subject"],
         format!("Figures for {email}"),
-        "{listed}"
+        "{listed:?}"
     );
     assert_eq!(message["attachments"][0]["filename"], "figures.csv");
 
@@ -67,10 +44,10 @@ async fn delivered_mail_appears_in_the_api_with_its_event_and_attachment() {
     lmtp_deliver(dovecot().lmtp_addr(), &email, &[second.into_bytes()])
         .await
         .unwrap();
-    let listed = wait_for_messages(&server, &admin, &id, 2).await;
-    assert_eq!(listed["messages"].as_array().unwrap().len(), 2, "{listed}");
+    let listed = wait_for_listing(&server, &admin, &id, "INBOX", |m| m.len() >= 2).await;
+    assert_eq!(listed.len(), 2, "{listed:?}");
     assert_eq!(
-        listed["messages"][0]["subject"],
+        listed[0]["subject"],
         format!("More figures for {email}"),
         "newest first"
     );
@@ -88,7 +65,7 @@ async fn delivered_mail_appears_in_the_api_with_its_event_and_attachment() {
         .count();
     assert_eq!(new_mail, 2, "{events}");
 
-    let message_id = listed["messages"][0]["id"].as_i64().unwrap();
+    let message_id = listed[0]["id"].as_i64().unwrap();
     let detail: Value = server
         .get(
             &format!("/v1/accounts/{id}/messages/{message_id}"),
@@ -188,7 +165,7 @@ async fn the_cli_shows_sync_progress_per_mailbox_and_watch_ends_when_it_is_done(
         .await
         .unwrap();
     let id = create_account(&server, &admin, &body).await;
-    wait_for_messages(&server, &admin, &id, 3).await;
+    wait_for_listing(&server, &admin, &id, "INBOX", |m| m.len() >= 3).await;
 
     // `--watch` follows until every mailbox is done, then prints the final figures and exits.
     let watch = tokio::task::spawn_blocking({
