@@ -2,7 +2,7 @@
 //! client: bodies fetched on demand and kept, flags changed, messages moved, trashed and expunged
 //! (one UID only), IMAP SEARCH on the server; bad flags and other accounts' ids refused.
 
-use crate::support::{Postern, dovecot};
+use crate::support::{Postern, dovecot, new_token};
 use crate::support::{create_account, password_account_body, unique_email, wait_for_listing};
 use postern_sync::{ImapEndpoint, ImapSession, Login, Security, Timeouts, authenticate, connect};
 use postern_testkit::mailgen::lmtp_deliver;
@@ -248,18 +248,8 @@ async fn flags_change_on_the_server_first_then_here_with_an_event() {
     assert_eq!(nothing.status(), StatusCode::BAD_REQUEST);
 
     // A token that may only read cannot change; another account's id does not find the message.
-    let reader: Value = server
-        .send_json(
-            Method::POST,
-            "/v1/tokens",
-            &admin,
-            &json!({"name": "reader", "scopes": ["messages:read"]}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let reader = reader["token"].as_str().unwrap();
+    let reader = new_token(&server, &admin, &["messages:read"], None).await;
+    let reader = reader.as_str();
     let refused = server
         .send_json(
             Method::PATCH,

@@ -1,23 +1,9 @@
 //! `/metrics` over HTTP: guarded by the `metrics` scope, valid Prometheus text, and counting requests.
 
-use crate::support::Postern;
+use crate::support::{Postern, new_token};
 use crate::support::{create_account, password_account_body, unique_email};
 use reqwest::Method;
 use serde_json::json;
-
-async fn create_token(server: &Postern, admin: &str, scopes: &[&str]) -> String {
-    let response = server
-        .send_json(
-            Method::POST,
-            "/v1/tokens",
-            admin,
-            &json!({"name": "scraper", "scopes": scopes}),
-        )
-        .await;
-    assert_eq!(response.status(), 201);
-    let body: serde_json::Value = response.json().await.unwrap();
-    body["token"].as_str().unwrap().to_owned()
-}
 
 async fn scrape(server: &Postern, token: &str) -> String {
     let response = server.get("/metrics", Some(token)).await;
@@ -82,9 +68,9 @@ async fn metrics_need_the_scope_parse_as_prometheus_text_and_count_requests() {
     let server = Postern::start(dir.path(), &[]).await;
     let admin = server.admin_token.clone().unwrap();
     assert_eq!(server.get("/metrics", None).await.status(), 401);
-    let reader = create_token(&server, &admin, &["accounts:read"]).await;
+    let reader = new_token(&server, &admin, &["accounts:read"], None).await;
     assert_eq!(server.get("/metrics", Some(&reader)).await.status(), 403);
-    let scraper = create_token(&server, &admin, &["metrics"]).await;
+    let scraper = new_token(&server, &admin, &["metrics"], None).await;
 
     let before = scrape(&server, &scraper).await;
     assert_prometheus_text(&before);

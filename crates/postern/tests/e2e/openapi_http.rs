@@ -9,7 +9,7 @@
 //! scope check answers, not the fallback), and at every documented path the methods the document
 //! does not list answer 405.
 
-use crate::support::{Postern, create_account, password_account_body, unique_email};
+use crate::support::{Postern, create_account, new_token, password_account_body, unique_email};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -126,24 +126,6 @@ async fn call(server: &Postern, operation: &Operation, url: &str, token: Option<
     request.send().await.unwrap().status().as_u16()
 }
 
-async fn token(
-    server: &Postern,
-    admin: &str,
-    scopes: &[&str],
-    accounts: Option<&[&str]>,
-) -> String {
-    let mut body = json!({"name": unique_email("openapi"), "scopes": scopes});
-    if let Some(accounts) = accounts {
-        body["account_ids"] = json!(accounts);
-    }
-    let response = server
-        .send_json(Method::POST, "/v1/tokens", admin, &body)
-        .await;
-    assert_eq!(response.status(), 201);
-    let created: Value = response.json().await.unwrap();
-    created["token"].as_str().unwrap().to_owned()
-}
-
 /// Every scope but `scope` (and but `admin`, which implies it).
 fn all_but(scope: &str) -> Vec<&'static str> {
     SCOPES
@@ -193,9 +175,12 @@ async fn every_v1_route_in_the_document_refuses_no_token_a_missing_scope_and_ano
     .await;
     let mut lacking: BTreeMap<&str, String> = BTreeMap::new();
     for scope in SCOPES {
-        lacking.insert(scope, token(&server, &admin, &all_but(scope), None).await);
+        lacking.insert(
+            scope,
+            new_token(&server, &admin, &all_but(scope), None).await,
+        );
     }
-    let bound_elsewhere = token(&server, &admin, &SCOPES, Some(&[other.as_str()])).await;
+    let bound_elsewhere = new_token(&server, &admin, &SCOPES, Some(&[other.as_str()])).await;
 
     let mut wrong = Vec::new();
     let mut account_routes = 0;

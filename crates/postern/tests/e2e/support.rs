@@ -240,3 +240,23 @@ pub async fn wait_for_listing(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Creates an API token with `scopes` (bound to `accounts` when given) through the API, asserts it
+/// answered 201, and returns the token.
+pub async fn new_token(
+    server: &Postern,
+    admin: &str,
+    scopes: &[&str],
+    accounts: Option<&[&str]>,
+) -> String {
+    let mut body = serde_json::json!({"name": unique_email("token"), "scopes": scopes});
+    if let Some(accounts) = accounts {
+        body["account_ids"] = serde_json::json!(accounts);
+    }
+    let response = server
+        .send_json(reqwest::Method::POST, "/v1/tokens", admin, &body)
+        .await;
+    assert_eq!(response.status(), 201);
+    let created: serde_json::Value = response.json().await.unwrap();
+    created["token"].as_str().unwrap().to_owned()
+}
