@@ -1,6 +1,6 @@
 //! `postern doctor` and `POST /v1/accounts/{id}/diagnose` against the real Dovecot.
 
-use crate::support::{Postern, run_postern};
+use crate::support::{Postern, metric_sample, run_postern};
 use crate::support::{create_account, password_account_body, unique_email};
 use postern_testkit::dovecot::Dovecot;
 use reqwest::Method;
@@ -117,11 +117,12 @@ async fn assert_refresh_counted(server: &Postern, admin: &str) {
             .text()
             .await
             .unwrap();
-        let refreshed = metrics
-            .lines()
-            .find(|line| line.starts_with("postern_token_refreshes_total{outcome=\"ok\"}"))
-            .and_then(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok());
-        if refreshed.is_some_and(|count| count >= 1.0) {
+        let refreshed = metric_sample(
+            &metrics,
+            "postern_token_refreshes_total",
+            &["outcome=\"ok\""],
+        );
+        if refreshed >= 1.0 {
             return;
         }
         assert!(

@@ -1,6 +1,6 @@
 //! `/metrics` over HTTP: guarded by the `metrics` scope, valid Prometheus text, and counting requests.
 
-use crate::support::{Postern, new_token};
+use crate::support::{Postern, metric_sample, new_token};
 use crate::support::{create_account, password_account_body, unique_email};
 use reqwest::Method;
 use serde_json::json;
@@ -53,15 +53,6 @@ fn assert_prometheus_text(body: &str) {
     }
 }
 
-/// The value of the one series whose line starts with `name{` and contains every label.
-fn sample(body: &str, name: &str, labels: &[&str]) -> f64 {
-    body.lines()
-        .filter(|line| line.starts_with(&format!("{name}{{")))
-        .find(|line| labels.iter().all(|label| line.contains(label)))
-        .and_then(|line| line.rsplit_once(' '))
-        .map_or(0.0, |(_, value)| value.parse().unwrap())
-}
-
 #[tokio::test]
 async fn metrics_need_the_scope_parse_as_prometheus_text_and_count_requests() {
     let dir = tempfile::tempdir().unwrap();
@@ -88,7 +79,7 @@ async fn metrics_need_the_scope_parse_as_prometheus_text_and_count_requests() {
     assert!(before.contains("# TYPE postern_http_request_duration_seconds histogram"));
     assert!(before.contains("postern_events_total "), "{before}");
     let tokens_ok = ["route=\"/v1/tokens\"", "method=\"GET\"", "status=\"200\""];
-    let listed_before = sample(&before, "postern_http_requests_total", &tokens_ok);
+    let listed_before = metric_sample(&before, "postern_http_requests_total", &tokens_ok);
     for _ in 0..3 {
         assert_eq!(server.get("/v1/tokens", Some(&admin)).await.status(), 200);
     }
@@ -98,13 +89,13 @@ async fn metrics_need_the_scope_parse_as_prometheus_text_and_count_requests() {
 
     let after = scrape(&server, &scraper).await;
     assert_prometheus_text(&after);
-    let listed_after = sample(&after, "postern_http_requests_total", &tokens_ok);
+    let listed_after = metric_sample(&after, "postern_http_requests_total", &tokens_ok);
     assert_eq!(listed_after - listed_before, 3.0, "{after}");
     assert!(
         !after.contains("tok_does_not_exist_0123"),
         "a raw path reached a label: {after}"
     );
-    let refused = sample(
+    let refused = metric_sample(
         &after,
         "postern_http_requests_total",
         &["route=\"/metrics\"", "status=\"403\""],
@@ -185,7 +176,7 @@ async fn sync_connection_and_outbox_figures_move_when_an_account_syncs_and_sends
     let admin = server.admin_token.clone().unwrap();
     let before = scrape(&server, &admin).await;
     assert_eq!(
-        sample(&before, "postern_outbox_items", &["status=\"queued\""]),
+        metric_sample(&before, "postern_outbox_items", &["status=\"queued\""]),
         0.0
     );
     assert!(before.contains("postern_sync_lag_seconds "), "{before}");
@@ -202,9 +193,9 @@ async fn sync_connection_and_outbox_figures_move_when_an_account_syncs_and_sends
         &admin,
         "a finished pass and an IDLE session",
         |body| {
-            sample(body, "postern_sync_passes_total", &["result=\"ok\""]) >= 1.0
-                && sample(body, "postern_mail_connections", &["protocol=\"imap\""]) >= 1.0
-                && sample(body, "postern_sync_supervisors", &["activity=\"idling\""]) >= 1.0
+            metric_sample(body, "postern_sync_passes_total", &["result=\"ok\""]) >= 1.0
+                && metric_sample(body, "postern_mail_connections", &["protocol=\"imap\""]) >= 1.0
+                && metric_sample(body, "postern_sync_supervisors", &["activity=\"idling\""]) >= 1.0
         },
     )
     .await;
@@ -221,12 +212,12 @@ async fn sync_connection_and_outbox_figures_move_when_an_account_syncs_and_sends
         .await;
     assert_eq!(response.status(), 202);
     let sent = scrape_until(&server, &admin, "a sent outbox item", |body| {
-        sample(body, "postern_outbox_items", &["status=\"sent\""]) == 1.0
-            && sample(body, "postern_outbox_attempts_total", &["outcome=\"sent\""]) == 1.0
+        metric_sample(body, "postern_outbox_items", &["status=\"sent\""]) == 1.0
+            && metric_sample(body, "postern_outbox_attempts_total", &["outcome=\"sent\""]) == 1.0
     })
     .await;
     assert_eq!(
-        sample(&sent, "postern_outbox_items", &["status=\"queued\""]),
+        metric_sample(&sent, "postern_outbox_items", &["status=\"queued\""]),
         0.0,
         "{sent}"
     );

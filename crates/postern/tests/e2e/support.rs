@@ -260,3 +260,12 @@ pub async fn new_token(
     let created: serde_json::Value = response.json().await.unwrap();
     created["token"].as_str().unwrap().to_owned()
 }
+
+/// The value of the one series whose line starts with `name{` and contains every label.
+pub fn metric_sample(body: &str, name: &str, labels: &[&str]) -> f64 {
+    body.lines()
+        .filter(|line| line.starts_with(&format!("{name}{{")))
+        .find(|line| labels.iter().all(|label| line.contains(label)))
+        .and_then(|line| line.rsplit_once(' '))
+        .map_or(0.0, |(_, value)| value.parse().unwrap())
+}

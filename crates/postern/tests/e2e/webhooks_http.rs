@@ -1,7 +1,7 @@
 //! Webhooks and the event stream over HTTP: a real account event reaches a signed webhook and the
 //! pull stream; private targets are refused unless allowed.
 
-use crate::support::Postern;
+use crate::support::{Postern, metric_sample};
 use crate::support::{create_account, password_account_body, unique_email};
 use axum::body::Bytes;
 use axum::http::HeaderMap;
@@ -106,11 +106,12 @@ async fn an_account_event_reaches_a_signed_webhook_and_the_pull_stream() {
         .text()
         .await
         .unwrap();
-    let delivered = metrics
-        .lines()
-        .find(|line| line.starts_with("postern_webhook_deliveries_total{result=\"delivered\"}"))
-        .and_then(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok());
-    assert!(delivered.is_some_and(|count| count >= 1.0), "{metrics}");
+    let delivered = metric_sample(
+        &metrics,
+        "postern_webhook_deliveries_total",
+        &["result=\"delivered\""],
+    );
+    assert!(delivered >= 1.0, "{metrics}");
     assert!(
         metrics.contains("postern_webhook_delivery_duration_seconds_count"),
         "{metrics}"
