@@ -166,6 +166,11 @@ impl ProgressCell {
         self.lock().clone()
     }
 
+    /// Reads it under the lock, without copying all of it (keep `read` short and free of I/O).
+    pub(crate) fn read<T>(&self, read: impl FnOnce(&AccountProgress) -> T) -> T {
+        read(&self.lock())
+    }
+
     /// Changes it under the lock (keep `change` short and free of I/O).
     pub(crate) fn update(&self, change: impl FnOnce(&mut AccountProgress)) {
         change(&mut self.lock());

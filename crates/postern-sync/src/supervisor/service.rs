@@ -228,13 +228,13 @@ impl SyncService {
             oldest_pass_age: None,
         };
         for running in self.inner.supervisors().values() {
-            let progress = running.progress.snapshot();
-            *lag.activities
-                .entry(progress.activity.as_str())
-                .or_default() += 1;
-            let age = progress
-                .last_pass
-                .and_then(|pass| (now - pass.finished_at).to_std().ok());
+            // Two fields of each: a scrape must not copy every account's mailbox figures.
+            let (activity, finished_at) = running.progress.read(|progress| {
+                let finished_at = progress.last_pass.as_ref().map(|pass| pass.finished_at);
+                (progress.activity.as_str(), finished_at)
+            });
+            *lag.activities.entry(activity).or_default() += 1;
+            let age = finished_at.and_then(|at| (now - at).to_std().ok());
             lag.oldest_pass_age = lag.oldest_pass_age.max(age);
         }
         lag
