@@ -96,31 +96,31 @@ impl SqliteBackend {
                 return Err(err);
             }
         };
-        let write = writer::Writer::new(conn);
+        let writer = writer::Writer::new(conn);
         tracing::debug!(path = %path.display(), "sqlite store opened");
-        Ok(Self::with_pools(Pools { read, write }))
+        Ok(Self::with_pools(Pools { read, writer }))
     }
 
-    fn with_pools(pool: Pools) -> Self {
+    fn with_pools(db: Pools) -> Self {
         let appended = events::EventSignal::default();
         SqliteBackend {
-            api_tokens: api_tokens::SqliteApiTokens::new(pool.clone()),
-            vault_keys: vault_keys::SqliteVaultKeys::new(pool.clone()),
-            secrets: secrets::SqliteSecrets::new(pool.clone()),
-            events: events::SqliteEvents::new(pool.clone(), appended.clone()),
-            oauth_apps: oauth_apps::SqliteOAuthApps::new(pool.clone()),
-            accounts: accounts::SqliteAccounts::new(pool.clone(), appended.clone()),
-            grants: grants::SqliteGrants::new(pool.clone()),
-            audit: audit::SqliteAudit::new(pool.clone()),
-            expiry: expiry::SqliteExpiry::new(pool.clone(), appended.clone()),
-            authorizations: authorizations::SqliteAuthorizations::new(pool.clone()),
-            outbox: outbox::SqliteOutbox::new(pool.clone(), appended.clone()),
-            mailboxes: mailboxes::SqliteMailboxes::new(pool.clone(), appended.clone()),
-            messages: messages::SqliteMessages::new(pool.clone(), appended.clone()),
-            search: search::SqliteSearch::new(pool.clone()),
-            webhooks: webhooks::SqliteWebhooks::new(pool.clone()),
+            api_tokens: api_tokens::SqliteApiTokens::new(db.clone()),
+            vault_keys: vault_keys::SqliteVaultKeys::new(db.clone()),
+            secrets: secrets::SqliteSecrets::new(db.clone()),
+            events: events::SqliteEvents::new(db.clone(), appended.clone()),
+            oauth_apps: oauth_apps::SqliteOAuthApps::new(db.clone()),
+            accounts: accounts::SqliteAccounts::new(db.clone(), appended.clone()),
+            grants: grants::SqliteGrants::new(db.clone()),
+            audit: audit::SqliteAudit::new(db.clone()),
+            expiry: expiry::SqliteExpiry::new(db.clone(), appended.clone()),
+            authorizations: authorizations::SqliteAuthorizations::new(db.clone()),
+            outbox: outbox::SqliteOutbox::new(db.clone(), appended.clone()),
+            mailboxes: mailboxes::SqliteMailboxes::new(db.clone(), appended.clone()),
+            messages: messages::SqliteMessages::new(db.clone(), appended.clone()),
+            search: search::SqliteSearch::new(db.clone()),
+            webhooks: webhooks::SqliteWebhooks::new(db.clone()),
             appended,
-            db: pool,
+            db,
         }
     }
 }
@@ -196,7 +196,7 @@ impl Backend for SqliteBackend {
     }
 
     async fn close(&self) {
-        self.db.write.close().await;
+        self.db.writer.close().await;
         self.db.read.close().await;
     }
 }
@@ -216,13 +216,13 @@ pub(crate) struct Pools {
     /// Read-only connections for queries; they run in parallel with the writer under WAL.
     read: SqlitePool,
     /// The single connection every write of this process goes through, in arrival order.
-    write: writer::Writer,
+    writer: writer::Writer,
 }
 
 impl Pools {
     /// The writer, for a single statement (no transaction needed around it).
     async fn write(&self) -> Result<writer::WriteGuard, StoreError> {
-        self.write.acquire().await
+        self.writer.acquire().await
     }
 }
 
