@@ -419,6 +419,11 @@ pub enum SyncError {
     /// a committed batch; everything committed so far stays, and the next pass resumes there.
     #[error("the sync pass was stopped after a committed batch")]
     Interrupted,
+
+    /// Occurs when the task committing a batch panicked or was cancelled (the runtime shutting
+    /// down); the batch is not committed and the next pass fetches it again.
+    #[error("committing a batch ended abnormally: {0}")]
+    CommitTask(String),
 }
 
 impl SyncError {
@@ -427,7 +432,7 @@ impl SyncError {
         match self {
             SyncError::Imap(error) => error.is_transient(),
             SyncError::Store(error) => error.is_transient(),
-            SyncError::Interrupted => true,
+            SyncError::Interrupted | SyncError::CommitTask(_) => true,
         }
     }
 }

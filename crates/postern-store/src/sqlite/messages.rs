@@ -9,6 +9,7 @@
 //! says which UIDs were really inserted, which decides their events. Flag updates and deletes
 //! stay row by row: each must say whether it changed anything, and they are few.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use async_trait::async_trait;
@@ -19,7 +20,7 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::events::{insert_event, insert_events};
 use super::mailboxes::{fetch_current_mailbox, write_sync_state};
-use super::search::{body_text, index_message, index_new_messages};
+use super::search::{SearchRow, body_text, index_new_messages, reindex_message};
 use super::{begin_write, decode_json, from_millis, from_optional_millis, to_count, to_millis};
 use crate::{
     BatchOutcome, EmailAddress, Envelope, FlagUpdate, ListCursor, Mailbox, MailboxId, Message,
@@ -243,21 +244,21 @@ async fn insert_messages(
         .map(|message| ids.remove(&i64::from(message.uid)))
         .collect();
     insert_bodies(conn, messages, &ids).await?;
-    let indexed: Vec<(i64, String)> = messages
+    let indexed: Vec<SearchRow<'_>> = messages
         .iter()
         .zip(&ids)
-        .filter_map(|(message, id)| id.map(|id| (id, indexed_body(message))))
+        .filter_map(|(message, id)| id.map(|id| SearchRow::new(id, message, indexed_body(message))))
         .collect();
     index_new_messages(conn, &indexed).await?;
     Ok(ids)
 }
 
 /// The body text a new message is indexed with: the caller's, or extracted from its body.
-fn indexed_body(message: &NewMessage) -> String {
+fn indexed_body(message: &NewMessage) -> Cow<'_, str> {
     match (&message.body_text, &message.body) {
-        (Some(text), _) => text.clone(),
-        (None, Some(raw)) => body_text(raw),
-        (None, None) => String::new(),
+        (Some(text), _) => Cow::Borrowed(text),
+        (None, Some(raw)) => Cow::Owned(body_text(raw)),
+        (None, None) => Cow::Borrowed(""),
     }
 }
 
@@ -466,7 +467,7 @@ impl Messages for SqliteMessages {
         .execute(&mut *tx)
         .await?;
         if stored.rows_affected() == 1 {
-            index_message(&mut tx, id.0, Some(raw)).await?;
+            reindex_message(&mut tx, id.0, raw).await?;
         }
         tx.commit().await?;
         Ok(true)

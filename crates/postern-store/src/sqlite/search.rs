@@ -5,9 +5,13 @@
 //! Non-goal: indexing attachments; only the text parts (text/plain, and text/html as text) of a
 //! raw message are indexed.
 //! Key decision: the index is written by the same connection and transaction as the message
-//! (`insert_message`, `put_body`), and removed by a trigger on `messages`, so it can never list
-//! a message that is gone or miss one that committed. Header fields are read back from the
-//! `messages` row with the same SQL the migration's back-fill uses, so both index alike.
+//! (`insert_messages`, `put_body`), and removed by a trigger on `messages`, so it can never list
+//! a message that is gone or miss one that committed. New messages are indexed from the values
+//! being stored (no read-back, no JSON decoding in SQL: the sync's bulk path); a body stored
+//! later reindexes from the `messages` row with the SQL of the migration's back-fill. Both
+//! build the same text (tested).
+
+use std::borrow::Cow;
 
 use async_trait::async_trait;
 use mail_parser::MessageParser;
@@ -15,7 +19,10 @@ use sqlx::types::Json;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::search::indexable_text;
-use crate::{MAX_SEARCH_RESULTS, MessageId, Search, SearchHit, SearchQuery, StoreError};
+use crate::{
+    EmailAddress, MAX_SEARCH_RESULTS, MessageId, NewMessage, Search, SearchHit, SearchQuery,
+    StoreError,
+};
 
 /// The [`Search`] repository over the shared pool.
 pub(crate) struct SqliteSearch {
@@ -28,45 +35,111 @@ impl SqliteSearch {
     }
 }
 
-/// (Re)indexes the stored message `id`: its header fields and snippet from `messages`, and the
-/// text of `raw` when given. Call inside the transaction that wrote the message or its body.
-pub(super) async fn index_message(
+/// One row of `message_search`: what a message is found by.
+pub(super) struct SearchRow<'m> {
+    pub id: i64,
+    pub subject: &'m str,
+    /// From and To, each name and address, space-separated ([`people`]).
+    pub people: String,
+    /// Empty when `body` has text: the snippet is the start of that text, so indexing it again
+    /// would only count its words twice.
+    pub snippet: &'m str,
+    pub body: Cow<'m, str>,
+}
+
+impl<'m> SearchRow<'m> {
+    /// The row of a message about to be stored under `id`, with its body's text (empty when
+    /// the body is not stored).
+    pub fn new(id: i64, message: &'m NewMessage, body: Cow<'m, str>) -> SearchRow<'m> {
+        let envelope = &message.envelope;
+        let snippet = match body.is_empty() {
+            true => message.snippet.as_deref().unwrap_or_default(),
+            false => "",
+        };
+        SearchRow {
+            id,
+            subject: envelope.subject.as_deref().unwrap_or_default(),
+            people: people(envelope.from.iter().chain(&envelope.to)),
+            snippet,
+            body,
+        }
+    }
+}
+
+/// Names and addresses as one text: `name address` for each, space-separated, an absent part
+/// empty. The same text the SQL of [`reindex_message`] and migration 0008 build from the
+/// stored JSON (tested alike).
+fn people<'a>(addresses: impl Iterator<Item = &'a EmailAddress>) -> String {
+    let mut text = String::new();
+    for (index, address) in addresses.enumerate() {
+        if index > 0 {
+            text.push(' ');
+        }
+        text.push_str(address.name.as_deref().unwrap_or_default());
+        text.push(' ');
+        text.push_str(address.address.as_deref().unwrap_or_default());
+    }
+    text
+}
+
+/// The `people` text of a `messages` row, from its JSON address columns (as migration 0008's
+/// back-fill builds it). A macro so the statements using it stay literal SQL.
+macro_rules! people_of_messages_row {
+    () => {
+        "(SELECT coalesce(group_concat( \
+             coalesce(json_extract(value, '$.name'), '') || ' ' || \
+             coalesce(json_extract(value, '$.address'), ''), ' '), '') \
+           FROM (SELECT value FROM json_each(messages.from_addrs) \
+                 UNION ALL SELECT value FROM json_each(messages.to_addrs)))"
+    };
+}
+
+/// Reindexes the stored message `id` after its raw message arrived: header fields and snippet
+/// read back from `messages`, the text of `raw`. Call inside the transaction that stored it.
+pub(super) async fn reindex_message(
     conn: &mut SqliteConnection,
     id: i64,
-    raw: Option<&[u8]>,
+    raw: &[u8],
 ) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM message_search WHERE rowid = ?")
         .bind(id)
         .execute(&mut *conn)
         .await?;
-    index_new_messages(conn, &[(id, raw.map(body_text).unwrap_or_default())]).await
+    let body = body_text(raw);
+    sqlx::query(concat!(
+        "INSERT INTO message_search (rowid, subject, people, snippet, body) \
+         SELECT id, coalesce(subject, ''), ",
+        people_of_messages_row!(),
+        ", CASE WHEN ?1 = '' THEN coalesce(snippet, '') ELSE '' END, ?1 \
+           FROM messages WHERE id = ?2"
+    ))
+    .bind(body)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
-/// Indexes messages inserted in the current transaction, with one statement: `(id, body text)`
-/// pairs. A new id was never indexed (ids are never reused), so nothing is deleted first;
-/// [`index_message`] deletes, then calls this. The header fields come from `messages` with the same SQL.
+/// Indexes messages inserted in the current transaction, with one statement. A new id was never
+/// indexed (ids are never reused), so nothing is deleted first.
 pub(super) async fn index_new_messages(
     conn: &mut SqliteConnection,
-    messages: &[(i64, String)],
+    rows: &[SearchRow<'_>],
 ) -> Result<(), StoreError> {
-    if messages.is_empty() {
+    if rows.is_empty() {
         return Ok(());
     }
     let mut insert = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO message_search (rowid, subject, people, snippet, body) \
-         SELECT id, coalesce(subject, ''), \
-                (SELECT coalesce(group_concat( \
-                     coalesce(json_extract(value, '$.name'), '') || ' ' || \
-                     coalesce(json_extract(value, '$.address'), ''), ' '), '') \
-                   FROM (SELECT value FROM json_each(messages.from_addrs) \
-                         UNION ALL SELECT value FROM json_each(messages.to_addrs))), \
-                coalesce(snippet, ''), new.column2 \
-           FROM (",
+        "INSERT INTO message_search (rowid, subject, people, snippet, body) ",
     );
-    insert.push_values(messages, |mut row, (id, text)| {
-        row.push_bind(*id).push_bind(text.as_str());
+    insert.push_values(rows, |mut values, row| {
+        values
+            .push_bind(row.id)
+            .push_bind(row.subject)
+            .push_bind(row.people.as_str())
+            .push_bind(row.snippet)
+            .push_bind(row.body.as_ref());
     });
-    insert.push(") AS new JOIN messages ON messages.id = new.column1");
     insert.build().execute(&mut *conn).await?;
     Ok(())
 }
@@ -127,6 +200,46 @@ mod tests {
         let text = body_text(raw);
         assert!(text.contains("quarterly figures"), "{text}");
         assert!(!text.contains("Subject"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn people_text_is_the_same_from_rust_and_from_the_stored_json() {
+        use sqlx::Connection;
+        let address = |name: Option<&str>, address: Option<&str>| EmailAddress {
+            name: name.map(str::to_owned),
+            address: address.map(str::to_owned),
+        };
+        let from = vec![address(Some("Zoë Ä"), Some("zoe@example.test"))];
+        let to = vec![
+            address(None, Some("bob@example.test")),
+            address(Some("Undisclosed"), None),
+            address(Some("Carol"), Some("carol@example.test")),
+        ];
+        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        sqlx::query("CREATE TABLE messages (from_addrs TEXT, to_addrs TEXT)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO messages VALUES (?, ?)")
+            .bind(Json(&from))
+            .bind(Json(&to))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let from_sql: String = sqlx::query_scalar(concat!(
+            "SELECT ",
+            people_of_messages_row!(),
+            " FROM messages"
+        ))
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        let from_rust = people(from.iter().chain(&to));
+        assert_eq!(from_rust, from_sql);
+        assert_eq!(
+            from_rust,
+            "Zoë Ä zoe@example.test  bob@example.test Undisclosed  Carol carol@example.test"
+        );
     }
 
     #[test]

@@ -29,7 +29,10 @@ pub(crate) struct Writer {
 struct WriterState {
     /// `None` once closed.
     conn: Option<SqliteConnection>,
-    /// A transaction was dropped without commit and its rollback has not run yet.
+    /// A transaction was begun and has not ended in a COMMIT or ROLLBACK seen to complete. Set
+    /// before `BEGIN` is sent, so a holder cancelled at any await (mid-`BEGIN`, mid-statement,
+    /// or a dropped transaction whose rollback never ran) leaves it set, and the next
+    /// [`Writer::acquire`] rolls back before handing the connection on.
     open_transaction: bool,
 }
 
@@ -79,16 +82,20 @@ impl WriteGuard {
     /// front, so a writer in another process (`postern token create`) makes it wait (busy
     /// timeout) instead of failing halfway, when a read would have to become a write.
     pub(crate) async fn begin(mut self) -> Result<WriteTx, StoreError> {
-        self.execute("BEGIN IMMEDIATE").await?;
+        self.state.open_transaction = true;
+        if let Err(error) = self.execute("BEGIN IMMEDIATE").await {
+            self.state.open_transaction = false;
+            return Err(error.into());
+        }
         Ok(WriteTx { guard: Some(self) })
     }
 
     /// Rolls back whatever transaction is open; an error (none was open) changes nothing.
     async fn rollback(&mut self) {
-        self.state.open_transaction = false;
         if let Err(error) = self.execute("ROLLBACK").await {
             tracing::debug!(%error, "rollback of a dropped transaction");
         }
+        self.state.open_transaction = false;
     }
 }
 
@@ -123,13 +130,19 @@ pub(crate) struct WriteTx {
 impl WriteTx {
     /// Commits and gives the writer to the next caller.
     pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
-        if let Some(mut guard) = self.guard.take()
-            && let Err(error) = guard.execute("COMMIT").await
-        {
-            guard.rollback().await;
-            return Err(error.into());
+        let Some(mut guard) = self.guard.take() else {
+            return Ok(());
+        };
+        match guard.execute("COMMIT").await {
+            Ok(_) => {
+                guard.state.open_transaction = false;
+                Ok(())
+            }
+            Err(error) => {
+                guard.rollback().await;
+                Err(error.into())
+            }
         }
-        Ok(())
     }
 }
 
@@ -138,13 +151,12 @@ impl Drop for WriteTx {
         let Some(mut guard) = self.guard.take() else {
             return;
         };
-        // Roll back now, holding the writer, so nothing else runs inside this transaction;
-        // without a runtime (never the case in the server), the next `acquire` does it.
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move { guard.rollback().await });
-            }
-            Err(_) => guard.state.open_transaction = true,
+        // Roll back now, holding the writer, so nothing else runs inside this transaction and
+        // another process gets the database's lock back at once. Should that task never run
+        // (no runtime, or one shutting down), `open_transaction` is still set and the next
+        // `acquire` rolls back.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { guard.rollback().await });
         }
     }
 }
@@ -207,6 +219,31 @@ mod tests {
         tx.execute("INSERT INTO t VALUES (3)").await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(count(&writer).await, 2);
+    }
+
+    #[tokio::test]
+    async fn a_holder_cancelled_at_any_await_leaves_no_transaction_open() {
+        let (writer, _dir) = writer().await;
+        // Aborted after a varying number of scheduler turns: before BEGIN, while it runs, inside
+        // the transaction. Whichever it was, the next writer begins and commits.
+        for turns in 0..40 {
+            let held = writer.clone();
+            let task = tokio::spawn(async move {
+                let mut tx = held.acquire().await?.begin().await?;
+                tx.execute("INSERT INTO t VALUES (0)").await?;
+                std::future::pending::<()>().await;
+                Ok::<(), StoreError>(())
+            });
+            for _ in 0..turns % 8 {
+                tokio::task::yield_now().await;
+            }
+            task.abort();
+            let _ = task.await;
+            let mut tx = writer.acquire().await.unwrap().begin().await.unwrap();
+            tx.execute("INSERT INTO t VALUES (1)").await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        assert_eq!(count(&writer).await, 40);
     }
 
     #[tokio::test]

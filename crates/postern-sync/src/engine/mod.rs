@@ -17,7 +17,8 @@
 //! - [`uidset`]: UID lists ⇄ IMAP sequence sets.
 //! - [`selection`]: which mailboxes sync (names and `LIST` patterns).
 //! - `wire` (I/O): the raw commands, read response by response under the command timeout.
-//! - `run` (I/O): a pass, gluing the above to the store.
+//! - `run` (I/O): a pass, gluing the above to the store; `committer` (I/O): its batches committed
+//!   in order by a task of their own while the pass fetches the next ones.
 //!
 //! Non-goals: connecting, reconnecting, IDLE and scheduling passes (the per-account supervisor
 //! does that on top of [`sync_account`] / [`sync_mailbox`]); serving messages.
@@ -32,6 +33,7 @@
 //! - Batches are bounded by UID count, fetched with explicit UID sets found by `UID SEARCH`, so
 //!   memory stays bounded, sparse UIDs need no guessing and `N:*` never returns a stale message.
 
+mod committer;
 pub mod discovery;
 pub mod interpret;
 pub mod parse;

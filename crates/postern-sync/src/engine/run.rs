@@ -8,7 +8,7 @@
 //! going down, each batch committing the cursor it reached. New mail goes first so that a large
 //! initial sync never delays mail that arrives meanwhile.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::ops::{ControlFlow, RangeInclusive};
 
 use chrono::NaiveDate;
@@ -17,6 +17,7 @@ use postern_store::{
     SyncState,
 };
 
+use crate::engine::committer::Committer;
 use crate::engine::discovery::{ListedMailbox, plan_discovery};
 use crate::engine::interpret::new_message;
 use crate::engine::plan::{
@@ -475,41 +476,63 @@ impl<'p, 'w> MailboxPass<'p, 'w> {
         Ok(())
     }
 
-    /// Fetches each of `batches` and commits it, in order, fetching the next batch while the
-    /// store commits the one before: parsing and the network run while the store's thread writes.
-    /// `adjust` sets a batch's cursor (it gets the batch, its index and its UIDs) on top of the
-    /// state the previous commit left. A failure stops at once; what was committed stays, and a
-    /// batch fetched but not committed is fetched again by the next pass.
+    /// Fetches each of `batches` and has the [`Committer`] commit it, in order, fetching the next
+    /// batches while the store writes the ones before. `adjust` sets a batch's cursor (it gets the
+    /// batch, its index and its UIDs) on top of the cursor the batch before it will commit. A
+    /// failure stops the pass: batches already fetched are committed first when the fetch failed;
+    /// a failed commit stops at once. What was committed stays, and the next pass fetches the rest.
     async fn fetch_and_commit(
         &mut self,
         batches: Vec<Vec<u32>>,
         phase: Phase,
         adjust: impl Fn(&mut SyncBatch, usize, &[u32]),
     ) -> Result<(), SyncError> {
-        let mut pending: Option<(SyncBatch, Vec<u32>)> = None;
+        let mut committer = Committer::start(self.store.clone());
+        // (cursor, UIDs) of each queued batch whose commit is not recorded yet, oldest first.
+        let mut queued: VecDeque<(SyncState, Vec<u32>)> = VecDeque::new();
+        let mut planned = self.state;
+        let mut fetch_error = None;
         for (index, uids) in batches.into_iter().enumerate() {
-            let messages = match pending.take() {
-                None => self.fetch(&uids).await?,
-                Some((batch, committing)) => {
-                    let store = self.store;
-                    let state = batch.state;
-                    let (fetched, committed) =
-                        tokio::join!(self.fetch(&uids), store.messages().apply(batch));
-                    self.record(committed?, state, phase, &committing)?;
-                    fetched?
+            let messages = match self.fetch(&uids).await {
+                Ok(messages) => messages,
+                Err(error) => {
+                    fetch_error = Some(error);
+                    break;
                 }
             };
-            let mut batch = SyncBatch::cursor_only(self.mailbox.id, self.state);
+            let mut batch = SyncBatch::cursor_only(self.mailbox.id, planned);
             adjust(&mut batch, index, &uids);
             batch.new_messages = messages;
-            pending = Some((batch, uids));
+            planned = batch.state;
+            let accepted = committer.queue(batch).await;
+            if accepted {
+                queued.push_back((planned, uids));
+            }
+            while let Some(result) = committer.ready_result() {
+                self.record_next(result?, &mut queued, phase)?;
+            }
+            if !accepted {
+                break;
+            }
         }
-        if let Some((batch, committing)) = pending {
-            let state = batch.state;
-            let committed = self.store.messages().apply(batch).await?;
-            self.record(committed, state, phase, &committing)?;
+        committer.close();
+        while let Some(result) = committer.next_result().await {
+            self.record_next(result?, &mut queued, phase)?;
         }
-        Ok(())
+        fetch_error.map_or(Ok(()), Err)
+    }
+
+    /// Records the commit of the oldest queued batch.
+    fn record_next(
+        &mut self,
+        outcome: BatchOutcome,
+        queued: &mut VecDeque<(SyncState, Vec<u32>)>,
+        phase: Phase,
+    ) -> Result<(), SyncError> {
+        let (state, uids) = queued
+            .pop_front()
+            .ok_or_else(|| SyncError::CommitTask("a result for no queued batch".to_owned()))?;
+        self.record(outcome, state, phase, &uids)
     }
 
     /// Fetches `uids` and turns each complete answer into a store message; a UID the server
