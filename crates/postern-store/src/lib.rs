@@ -48,6 +48,7 @@ mod mailboxes;
 mod messages;
 mod oauth_apps;
 mod outbox;
+mod prepared;
 mod schema;
 mod search;
 mod secrets;
@@ -85,6 +86,7 @@ pub use outbox::{
     NewOutboxItem, Outbox, OutboxCancel, OutboxId, OutboxItem, OutboxLease, OutboxQuery,
     OutboxStatus, RecipientResult, RecipientStatus, SmtpEnvelope,
 };
+pub use prepared::PreparedBatch;
 pub use search::{
     EmptySearch, MAX_SEARCH_RESULTS, Search, SearchHit, SearchQuery, SearchText, indexable_text,
 };

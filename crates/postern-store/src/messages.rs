@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{AccountId, MailboxId, StoreError, SyncState};
+use crate::{AccountId, MailboxId, PreparedBatch, StoreError, SyncState};
 
 /// The id of a stored message: an integer the database assigns, never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -295,7 +295,13 @@ pub trait Messages: Send + Sync {
     ///
     /// Fails with [`StoreError::NotFound`] when the mailbox is gone or its stored cursor belongs
     /// to another UIDVALIDITY than `batch.state.uidvalidity` (a stale batch after a reset).
-    async fn apply(&self, batch: SyncBatch) -> Result<BatchOutcome, StoreError>;
+    async fn apply(&self, batch: SyncBatch) -> Result<BatchOutcome, StoreError> {
+        self.apply_prepared(batch.prepare()).await
+    }
+
+    /// [`Messages::apply`] for a batch encoded beforehand with [`SyncBatch::prepare`], so the
+    /// transaction only binds ready values.
+    async fn apply_prepared(&self, batch: PreparedBatch) -> Result<BatchOutcome, StoreError>;
 
     /// The message with this id, if any.
     async fn get(&self, id: MessageId) -> Result<Option<Message>, StoreError>;

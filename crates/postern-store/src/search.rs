@@ -98,6 +98,14 @@ pub fn indexable_text(message: &mail_parser::Message<'_>) -> String {
     text
 }
 
+/// [`indexable_text`] of a raw message; empty when it does not parse as a message.
+pub(crate) fn raw_body_text(raw: &[u8]) -> String {
+    mail_parser::MessageParser::default()
+        .parse(raw)
+        .map(|message| indexable_text(&message))
+        .unwrap_or_default()
+}
+
 pub(crate) fn truncate_at_char(text: &mut String, max: usize) {
     if text.len() <= max {
         return;

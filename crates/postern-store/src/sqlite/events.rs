@@ -76,28 +76,6 @@ pub(super) async fn insert_event<'e>(
     row.into_event()
 }
 
-/// Appends several events in order with one statement, inside the caller's transaction. Unlike
-/// [`insert_event`] it reads nothing back: a batch's writer only needs them stored.
-pub(super) async fn insert_events(
-    conn: &mut SqliteConnection,
-    events: &[NewEvent],
-) -> Result<(), StoreError> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let created_at = to_millis(Utc::now());
-    let mut insert =
-        QueryBuilder::<Sqlite>::new("INSERT INTO events (account_id, kind, payload, created_at) ");
-    insert.push_values(events, |mut row, event| {
-        row.push_bind(event.account_id.as_deref())
-            .push_bind(event.kind.as_str())
-            .push_bind(Json(&event.payload))
-            .push_bind(created_at);
-    });
-    insert.build().execute(conn).await?;
-    Ok(())
-}
-
 #[async_trait]
 impl Events for SqliteEvents {
     async fn append(&self, new: NewEvent) -> Result<Event, StoreError> {
@@ -131,4 +109,29 @@ impl Events for SqliteEvents {
         let rows: Vec<EventRow> = query.fetch_all(&self.db.read).await?;
         rows.into_iter().map(EventRow::into_event).collect()
     }
+}
+
+/// Appends events of one account and kind whose payloads are JSON text already, in order, with
+/// one statement, inside the caller's transaction (the sync's `message.new`, serialized ahead of
+/// the transaction).
+pub(super) async fn insert_serialized_events(
+    conn: &mut SqliteConnection,
+    account_id: &str,
+    kind: &str,
+    payloads: Vec<String>,
+) -> Result<(), StoreError> {
+    if payloads.is_empty() {
+        return Ok(());
+    }
+    let created_at = to_millis(Utc::now());
+    let mut insert =
+        QueryBuilder::<Sqlite>::new("INSERT INTO events (account_id, kind, payload, created_at) ");
+    insert.push_values(payloads, |mut row, payload| {
+        row.push_bind(account_id)
+            .push_bind(kind)
+            .push_bind(payload)
+            .push_bind(created_at);
+    });
+    insert.build().execute(conn).await?;
+    Ok(())
 }

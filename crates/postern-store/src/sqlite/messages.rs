@@ -9,23 +9,24 @@
 //! says which UIDs were really inserted, which decides their events. Flag updates and deletes
 //! stay row by row: each must say whether it changed anything, and they are few.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::Utc;
+use serde::Serialize;
 use serde_json::json;
 use sqlx::types::Json;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use super::events::{insert_event, insert_events};
+use super::events::{insert_event, insert_serialized_events};
 use super::mailboxes::{fetch_current_mailbox, write_sync_state};
-use super::search::{SearchRow, body_text, index_new_messages, reindex_message};
+use super::search::{SearchRow, index_new_messages, reindex_message};
 use super::{begin_write, decode_json, from_millis, from_optional_millis, to_count, to_millis};
+use crate::prepared::{PreparedMessage, SearchText, normalized_flags, object_members};
 use crate::{
     BatchOutcome, EmailAddress, Envelope, FlagUpdate, ListCursor, Mailbox, MailboxId, Message,
-    MessageId, MessagePage, MessageQuery, Messages, MimeSummary, NewEvent, NewMessage, StoreError,
-    SyncBatch,
+    MessageId, MessagePage, MessageQuery, Messages, MimeSummary, NewEvent, PreparedBatch,
+    StoreError, SyncBatch,
 };
 
 /// The largest page [`Messages::list`] returns.
@@ -158,13 +159,6 @@ impl MessageRow {
 }
 
 /// Flags as stored: sorted, without duplicates, so equal sets compare equal as text.
-fn normalized_flags(flags: &[String]) -> Vec<String> {
-    let mut flags = flags.to_vec();
-    flags.sort();
-    flags.dedup();
-    flags
-}
-
 fn modseq_column(modseq: Option<u64>) -> Option<i64> {
     // RFC 7162 caps mod-sequences at 2^63 - 1, so this conversion never saturates in practice.
     modseq.map(|modseq| i64::try_from(modseq).unwrap_or(i64::MAX))
@@ -199,79 +193,83 @@ fn message_event(
 /// and a few statements a batch instead of several a message spares the worker-thread round trips.
 const ROWS_PER_STATEMENT: usize = 100;
 
-/// Inserts the messages whose UIDs are not stored yet, in one statement; for each message of
-/// `messages`, its new id when it was inserted (the first of two equal UIDs wins, as row by row).
+/// What is left of a prepared message once its row is bound: what is stored after its id is known.
+struct AfterInsert {
+    uid: u32,
+    body: Option<Vec<u8>>,
+    search: SearchText,
+    event_fields: String,
+}
+
+/// Inserts the messages whose UIDs are not stored yet, in one statement, then their bodies and
+/// search rows; returns the inserted ones with their new ids (the first of two equal UIDs wins,
+/// as row by row).
 async fn insert_messages(
     conn: &mut SqliteConnection,
     mailbox: &Mailbox,
     uidvalidity: u32,
-    messages: &[NewMessage],
-) -> Result<Vec<Option<i64>>, StoreError> {
+    messages: Vec<PreparedMessage>,
+) -> Result<Vec<(i64, AfterInsert)>, StoreError> {
     let created_at = to_millis(Utc::now());
+    let mut rest = Vec::with_capacity(messages.len());
     let mut insert = QueryBuilder::<Sqlite>::new(
         "INSERT INTO messages (account_id, mailbox_id, uidvalidity, uid, modseq, message_id, \
          in_reply_to, refs, from_addrs, to_addrs, cc_addrs, subject, sent_at, internaldate, size, \
          flags, snippet, mime, parse_problems, created_at) ",
     );
     insert.push_values(messages, |mut row, message| {
-        let envelope = &message.envelope;
+        let columns = message.row;
         row.push_bind(mailbox.account_id.as_str())
             .push_bind(mailbox.id.0)
             .push_bind(i64::from(uidvalidity))
             .push_bind(i64::from(message.uid))
-            .push_bind(modseq_column(message.modseq))
-            .push_bind(envelope.message_id.as_deref())
-            .push_bind(envelope.in_reply_to.as_deref())
-            .push_bind(Json(&envelope.references))
-            .push_bind(Json(&envelope.from))
-            .push_bind(Json(&envelope.to))
-            .push_bind(Json(&envelope.cc))
-            .push_bind(envelope.subject.as_deref())
-            .push_bind(envelope.date.map(to_millis))
-            .push_bind(to_millis(message.internaldate))
-            .push_bind(i64::from(message.size))
-            .push_bind(Json(normalized_flags(&message.flags)))
-            .push_bind(message.snippet.as_deref())
-            .push_bind(Json(&message.mime))
-            .push_bind(message.parse_problems.as_deref())
+            .push_bind(columns.modseq)
+            .push_bind(columns.message_id)
+            .push_bind(columns.in_reply_to)
+            .push_bind(columns.refs)
+            .push_bind(columns.from)
+            .push_bind(columns.to)
+            .push_bind(columns.cc)
+            .push_bind(columns.subject)
+            .push_bind(columns.sent_at)
+            .push_bind(columns.internaldate)
+            .push_bind(columns.size)
+            .push_bind(columns.flags)
+            .push_bind(columns.snippet)
+            .push_bind(columns.mime)
+            .push_bind(columns.parse_problems)
             .push_bind(created_at);
+        rest.push(AfterInsert {
+            uid: message.uid,
+            body: message.body,
+            search: message.search,
+            event_fields: message.event_fields,
+        });
     });
     insert.push(" ON CONFLICT (mailbox_id, uidvalidity, uid) DO NOTHING RETURNING uid, id");
     let inserted: Vec<(i64, i64)> = insert.build_query_as().fetch_all(&mut *conn).await?;
     let mut ids: HashMap<i64, i64> = inserted.into_iter().collect();
-    let ids: Vec<Option<i64>> = messages
-        .iter()
-        .map(|message| ids.remove(&i64::from(message.uid)))
+    let mut stored: Vec<(i64, AfterInsert)> = rest
+        .into_iter()
+        .filter_map(|message| Some((ids.remove(&i64::from(message.uid))?, message)))
         .collect();
-    insert_bodies(conn, messages, &ids).await?;
-    let indexed: Vec<SearchRow<'_>> = messages
-        .iter()
-        .zip(&ids)
-        .filter_map(|(message, id)| id.map(|id| SearchRow::new(id, message, indexed_body(message))))
-        .collect();
-    index_new_messages(conn, &indexed).await?;
-    Ok(ids)
+    insert_bodies(conn, &mut stored).await?;
+    let indexed = stored.iter_mut().map(|(id, message)| SearchRow {
+        id: *id,
+        text: std::mem::take(&mut message.search),
+    });
+    index_new_messages(conn, indexed.collect()).await?;
+    Ok(stored)
 }
 
-/// The body text a new message is indexed with: the caller's, or extracted from its body.
-fn indexed_body(message: &NewMessage) -> Cow<'_, str> {
-    match (&message.body_text, &message.body) {
-        (Some(text), _) => Cow::Borrowed(text),
-        (None, Some(raw)) => Cow::Owned(body_text(raw)),
-        (None, None) => Cow::Borrowed(""),
-    }
-}
-
-/// Stores the bodies of the messages just inserted (`ids` runs alongside `messages`).
+/// Stores the bodies of the messages just inserted, moving them out.
 async fn insert_bodies(
     conn: &mut SqliteConnection,
-    messages: &[NewMessage],
-    ids: &[Option<i64>],
+    stored: &mut [(i64, AfterInsert)],
 ) -> Result<(), StoreError> {
-    let bodies: Vec<(i64, &[u8])> = messages
-        .iter()
-        .zip(ids)
-        .filter_map(|(message, id)| Some((id.as_ref().copied()?, message.body.as_deref()?)))
+    let bodies: Vec<(i64, Vec<u8>)> = stored
+        .iter_mut()
+        .filter_map(|(id, message)| Some((*id, message.body.take()?)))
         .collect();
     if bodies.is_empty() {
         return Ok(());
@@ -302,7 +300,7 @@ async fn update_flags(
     let Some((id, stored_flags)) = stored else {
         return Ok(None);
     };
-    let flags = serde_json::to_string(&normalized_flags(&update.flags))
+    let flags = serde_json::to_string(&normalized_flags(update.flags.clone()))
         .map_err(|_| StoreError::corrupt(format!("flags of message {id}")))?;
     let changed = flags != stored_flags;
     sqlx::query("UPDATE messages SET flags = ?, modseq = COALESCE(?, modseq) WHERE id = ?")
@@ -334,34 +332,41 @@ async fn delete_uid(
 async fn apply_new(
     conn: &mut SqliteConnection,
     mailbox: &Mailbox,
-    batch: &SyncBatch,
+    uidvalidity: u32,
+    messages: Vec<PreparedMessage>,
 ) -> Result<u32, StoreError> {
-    let uidvalidity = batch.state.uidvalidity;
+    let mailbox_fields = object_members(&MailboxFields {
+        account_id: mailbox.account_id.as_str(),
+        mailbox_id: mailbox.id.0,
+        mailbox: &mailbox.name,
+    });
     let mut inserted = 0;
-    for messages in batch.new_messages.chunks(ROWS_PER_STATEMENT) {
-        let ids = insert_messages(conn, mailbox, uidvalidity, messages).await?;
-        let mut events = Vec::new();
-        for (message, id) in messages.iter().zip(ids) {
-            let Some(id) = id else { continue };
-            inserted += 1;
-            let from = message.envelope.from.first();
-            let extra = json!({
-                "subject": message.envelope.subject,
-                "from": from.and_then(|from| from.address.clone()),
-                "internaldate": message.internaldate.to_rfc3339(),
-                "initial_sync": batch.initial,
-            });
-            events.push(message_event(
-                "message.new",
-                mailbox,
-                id,
-                message.uid,
-                extra,
-            ));
-        }
-        insert_events(&mut *conn, &events).await?;
+    let mut messages = messages.into_iter().peekable();
+    while messages.peek().is_some() {
+        let chunk: Vec<PreparedMessage> = messages.by_ref().take(ROWS_PER_STATEMENT).collect();
+        let stored = insert_messages(conn, mailbox, uidvalidity, chunk).await?;
+        inserted += u32::try_from(stored.len()).unwrap_or(u32::MAX);
+        let payloads = stored
+            .into_iter()
+            .map(|(id, message)| {
+                format!(
+                    "{{{mailbox_fields},\"message_id\":{id},{}}}",
+                    message.event_fields
+                )
+            })
+            .collect();
+        let account_id = mailbox.account_id.as_str();
+        insert_serialized_events(conn, account_id, "message.new", payloads).await?;
     }
     Ok(inserted)
+}
+
+/// The members every message event's payload starts with.
+#[derive(Serialize)]
+struct MailboxFields<'m> {
+    account_id: &'m str,
+    mailbox_id: i64,
+    mailbox: &'m str,
 }
 
 async fn apply_flag_updates(
@@ -374,7 +379,7 @@ async fn apply_flag_updates(
         let changed = update_flags(conn, mailbox.id, batch.state.uidvalidity, update).await?;
         let Some(id) = changed else { continue };
         updated += 1;
-        let extra = json!({ "flags": normalized_flags(&update.flags) });
+        let extra = json!({ "flags": normalized_flags(update.flags.clone()) });
         let event = message_event("message.updated", mailbox, id, update.uid, extra);
         insert_event(&mut *conn, event).await?;
     }
@@ -400,12 +405,13 @@ async fn apply_vanished(
 
 #[async_trait]
 impl Messages for SqliteMessages {
-    async fn apply(&self, batch: SyncBatch) -> Result<BatchOutcome, StoreError> {
+    async fn apply_prepared(&self, prepared: PreparedBatch) -> Result<BatchOutcome, StoreError> {
+        let PreparedBatch { batch, messages } = prepared;
+        let uidvalidity = batch.state.uidvalidity;
         let mut tx = begin_write(&self.db).await?;
-        let mailbox =
-            fetch_current_mailbox(&mut tx, batch.mailbox_id, batch.state.uidvalidity).await?;
+        let mailbox = fetch_current_mailbox(&mut tx, batch.mailbox_id, uidvalidity).await?;
         let outcome = BatchOutcome {
-            inserted: apply_new(&mut tx, &mailbox, &batch).await?,
+            inserted: apply_new(&mut tx, &mailbox, uidvalidity, messages).await?,
             updated: apply_flag_updates(&mut tx, &mailbox, &batch).await?,
             deleted: apply_vanished(&mut tx, &mailbox, &batch).await?,
         };

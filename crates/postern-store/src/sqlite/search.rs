@@ -11,18 +11,13 @@
 //! later reindexes from the `messages` row with the SQL of the migration's back-fill. Both
 //! build the same text (tested).
 
-use std::borrow::Cow;
-
 use async_trait::async_trait;
-use mail_parser::MessageParser;
 use sqlx::types::Json;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use crate::search::indexable_text;
-use crate::{
-    EmailAddress, MAX_SEARCH_RESULTS, MessageId, NewMessage, Search, SearchHit, SearchQuery,
-    StoreError,
-};
+use crate::prepared::SearchText;
+use crate::search::raw_body_text;
+use crate::{MAX_SEARCH_RESULTS, MessageId, Search, SearchHit, SearchQuery, StoreError};
 
 /// The [`Search`] repository over the shared pool.
 pub(crate) struct SqliteSearch {
@@ -36,50 +31,9 @@ impl SqliteSearch {
 }
 
 /// One row of `message_search`: what a message is found by.
-pub(super) struct SearchRow<'m> {
+pub(super) struct SearchRow {
     pub id: i64,
-    pub subject: &'m str,
-    /// From and To, each name and address, space-separated ([`people`]).
-    pub people: String,
-    /// Empty when `body` has text: the snippet is the start of that text, so indexing it again
-    /// would only count its words twice.
-    pub snippet: &'m str,
-    pub body: Cow<'m, str>,
-}
-
-impl<'m> SearchRow<'m> {
-    /// The row of a message about to be stored under `id`, with its body's text (empty when
-    /// the body is not stored).
-    pub fn new(id: i64, message: &'m NewMessage, body: Cow<'m, str>) -> SearchRow<'m> {
-        let envelope = &message.envelope;
-        let snippet = match body.is_empty() {
-            true => message.snippet.as_deref().unwrap_or_default(),
-            false => "",
-        };
-        SearchRow {
-            id,
-            subject: envelope.subject.as_deref().unwrap_or_default(),
-            people: people(envelope.from.iter().chain(&envelope.to)),
-            snippet,
-            body,
-        }
-    }
-}
-
-/// Names and addresses as one text: `name address` for each, space-separated, an absent part
-/// empty. The same text the SQL of [`reindex_message`] and migration 0008 build from the
-/// stored JSON (tested alike).
-fn people<'a>(addresses: impl Iterator<Item = &'a EmailAddress>) -> String {
-    let mut text = String::new();
-    for (index, address) in addresses.enumerate() {
-        if index > 0 {
-            text.push(' ');
-        }
-        text.push_str(address.name.as_deref().unwrap_or_default());
-        text.push(' ');
-        text.push_str(address.address.as_deref().unwrap_or_default());
-    }
-    text
+    pub text: SearchText,
 }
 
 /// The `people` text of a `messages` row, from its JSON address columns (as migration 0008's
@@ -105,7 +59,7 @@ pub(super) async fn reindex_message(
         .bind(id)
         .execute(&mut *conn)
         .await?;
-    let body = body_text(raw);
+    let body = raw_body_text(raw);
     sqlx::query(concat!(
         "INSERT INTO message_search (rowid, subject, people, snippet, body) \
          SELECT id, coalesce(subject, ''), ",
@@ -124,7 +78,7 @@ pub(super) async fn reindex_message(
 /// indexed (ids are never reused), so nothing is deleted first.
 pub(super) async fn index_new_messages(
     conn: &mut SqliteConnection,
-    rows: &[SearchRow<'_>],
+    rows: Vec<SearchRow>,
 ) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
@@ -135,21 +89,13 @@ pub(super) async fn index_new_messages(
     insert.push_values(rows, |mut values, row| {
         values
             .push_bind(row.id)
-            .push_bind(row.subject)
-            .push_bind(row.people.as_str())
-            .push_bind(row.snippet)
-            .push_bind(row.body.as_ref());
+            .push_bind(row.text.subject)
+            .push_bind(row.text.people)
+            .push_bind(row.text.snippet)
+            .push_bind(row.text.body);
     });
     insert.build().execute(&mut *conn).await?;
     Ok(())
-}
-
-/// The text parts of a raw message, joined; empty when it does not parse as a message.
-pub(super) fn body_text(raw: &[u8]) -> String {
-    MessageParser::default()
-        .parse(raw)
-        .map(|message| indexable_text(&message))
-        .unwrap_or_default()
 }
 
 #[async_trait]
@@ -192,12 +138,14 @@ impl Search for SqliteSearch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::EmailAddress;
+    use crate::prepared::people_text;
 
     #[test]
     fn the_text_parts_of_a_message_are_extracted() {
         let raw = b"From: a@example.test\r\nSubject: hi\r\nContent-Type: text/plain\r\n\r\n\
                     The quarterly figures are attached.\r\n";
-        let text = body_text(raw);
+        let text = raw_body_text(raw);
         assert!(text.contains("quarterly figures"), "{text}");
         assert!(!text.contains("Subject"), "{text}");
     }
@@ -234,7 +182,7 @@ mod tests {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-        let from_rust = people(from.iter().chain(&to));
+        let from_rust = people_text(from.iter().chain(&to));
         assert_eq!(from_rust, from_sql);
         assert_eq!(
             from_rust,

@@ -9,12 +9,14 @@
 //! - One task commits, strictly in the order batches were queued, and stops at the first failure:
 //!   a batch's cursor assumes every batch before it is stored (the initial sync's `lowest_uid`
 //!   moving down, say), so a later batch must never commit after an earlier one failed.
+//! - Batches are encoded ([`SyncBatch::prepare`]) before they are queued, on the pass's task, so
+//!   the commit task only binds ready values and the writer does not wait for serialization.
 //! - The queue is short ([`QUEUE_DEPTH`]): memory stays bounded by a few batches, whatever the
 //!   speed difference between the two sides.
 //! - Dropping the committer (the pass cancelled) aborts the task: a commit under way is rolled
 //!   back by the store and nothing queued is committed, so a cancelled pass stops writing.
 
-use postern_store::{BatchOutcome, Store, StoreError, SyncBatch};
+use postern_store::{BatchOutcome, PreparedBatch, Store, StoreError, SyncBatch};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -25,7 +27,7 @@ pub const QUEUE_DEPTH: usize = 2;
 
 /// The commit task's side of the pass.
 pub struct Committer {
-    queue: Option<mpsc::Sender<SyncBatch>>,
+    queue: Option<mpsc::Sender<PreparedBatch>>,
     done: mpsc::UnboundedReceiver<Result<BatchOutcome, StoreError>>,
     task: JoinHandle<()>,
     /// Batches queued whose result the pass has not taken yet.
@@ -35,11 +37,11 @@ pub struct Committer {
 impl Committer {
     /// Starts the commit task.
     pub fn start(store: Store) -> Committer {
-        let (queue, mut batches) = mpsc::channel::<SyncBatch>(QUEUE_DEPTH);
+        let (queue, mut batches) = mpsc::channel::<PreparedBatch>(QUEUE_DEPTH);
         let (finished, done) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {
             while let Some(batch) = batches.recv().await {
-                let result = store.messages().apply(batch).await;
+                let result = store.messages().apply_prepared(batch).await;
                 let failed = result.is_err();
                 if finished.send(result).is_err() || failed {
                     break;
@@ -54,13 +56,14 @@ impl Committer {
         }
     }
 
-    /// Queues `batch`, waiting while the queue is full. Returns false when the task has stopped
-    /// (a commit failed): the batch is dropped, and [`Committer::next_result`] tells why.
+    /// Encodes `batch` (here, on the caller's task, while the writer is busy with the batches
+    /// before) and queues it, waiting while the queue is full. Returns false when the task has
+    /// stopped (a commit failed): the batch is dropped, and [`Committer::next_result`] tells why.
     pub async fn queue(&mut self, batch: SyncBatch) -> bool {
         let Some(queue) = &self.queue else {
             return false;
         };
-        let queued = queue.send(batch).await.is_ok();
+        let queued = queue.send(batch.prepare()).await.is_ok();
         self.outstanding += usize::from(queued);
         queued
     }
