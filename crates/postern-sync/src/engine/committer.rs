@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use crate::error::SyncError;
 
 /// Batches waiting for the writer besides the one it is committing.
-pub const QUEUE_DEPTH: usize = 2;
+pub const QUEUE_DEPTH: usize = 4;
 
 /// The commit task's side of the pass.
 pub struct Committer {
