@@ -25,25 +25,29 @@ use crate::error::SyncError;
 /// Batches waiting for the writer besides the one it is committing.
 pub const QUEUE_DEPTH: usize = 4;
 
-/// The commit task's side of the pass.
-pub struct Committer {
-    queue: Option<mpsc::Sender<PreparedBatch>>,
-    done: mpsc::UnboundedReceiver<Result<BatchOutcome, StoreError>>,
+/// What the commit task hands back for one batch: the caller's tag with the outcome.
+type Committed<T> = (T, Result<BatchOutcome, StoreError>);
+
+/// The commit task's side of the pass. Each batch is queued with a tag of the caller's (what it
+/// needs to record the commit) that comes back with the batch's result.
+pub struct Committer<T> {
+    queue: Option<mpsc::Sender<(PreparedBatch, T)>>,
+    done: mpsc::UnboundedReceiver<Committed<T>>,
     task: JoinHandle<()>,
     /// Batches queued whose result the pass has not taken yet.
     outstanding: usize,
 }
 
-impl Committer {
+impl<T: Send + 'static> Committer<T> {
     /// Starts the commit task.
-    pub fn start(store: Store) -> Committer {
-        let (queue, mut batches) = mpsc::channel::<PreparedBatch>(QUEUE_DEPTH);
+    pub fn start(store: Store) -> Committer<T> {
+        let (queue, mut batches) = mpsc::channel::<(PreparedBatch, T)>(QUEUE_DEPTH);
         let (finished, done) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {
-            while let Some(batch) = batches.recv().await {
+            while let Some((batch, tag)) = batches.recv().await {
                 let result = store.messages().apply_prepared(batch).await;
                 let failed = result.is_err();
-                if finished.send(result).is_err() || failed {
+                if finished.send((tag, result)).is_err() || failed {
                     break;
                 }
             }
@@ -57,22 +61,27 @@ impl Committer {
     }
 
     /// Encodes `batch` (here, on the caller's task, while the writer is busy with the batches
-    /// before) and queues it, waiting while the queue is full. Returns false when the task has
-    /// stopped (a commit failed): the batch is dropped, and [`Committer::next_result`] tells why.
-    pub async fn queue(&mut self, batch: SyncBatch) -> bool {
+    /// before) and queues it with `tag`, waiting while the queue is full. Returns false when the
+    /// task has stopped (a commit failed): the batch is dropped, and [`Committer::next_result`]
+    /// tells why.
+    pub async fn queue(&mut self, batch: SyncBatch, tag: T) -> bool {
         let Some(queue) = &self.queue else {
             return false;
         };
-        let queued = queue.send(batch.prepare()).await.is_ok();
+        let queued = queue.send((batch.prepare(), tag)).await.is_ok();
         self.outstanding += usize::from(queued);
         queued
     }
 
-    /// The result of the oldest batch whose result is not taken yet, when it is ready.
-    pub fn ready_result(&mut self) -> Option<Result<BatchOutcome, StoreError>> {
-        let result = self.done.try_recv().ok()?;
+    /// The tag and outcome of the oldest batch whose result is not taken yet, when it is ready.
+    pub fn ready_result(&mut self) -> Option<Result<(T, BatchOutcome), SyncError>> {
+        let (tag, result) = self.done.try_recv().ok()?;
         self.outstanding -= 1;
-        Some(result)
+        Some(
+            result
+                .map(|outcome| (tag, outcome))
+                .map_err(SyncError::from),
+        )
     }
 
     /// Says no more batches will come, so the task ends once the queue is drained.
@@ -80,14 +89,16 @@ impl Committer {
         self.queue = None;
     }
 
-    /// The result of the oldest batch whose result is not taken yet, waiting for it; `None` once
-    /// every queued batch has its result.
-    pub async fn next_result(&mut self) -> Option<Result<BatchOutcome, SyncError>> {
+    /// The tag and outcome of the oldest batch whose result is not taken yet, waiting for it;
+    /// `None` once every queued batch has its result.
+    pub async fn next_result(&mut self) -> Option<Result<(T, BatchOutcome), SyncError>> {
         if self.outstanding == 0 {
             return None;
         }
         let result = match self.done.recv().await {
-            Some(result) => result.map_err(SyncError::from),
+            Some((tag, result)) => result
+                .map(|outcome| (tag, outcome))
+                .map_err(SyncError::from),
             // The task ended without a result for a queued batch: it panicked or was cancelled.
             None => Err(SyncError::CommitTask(self.stop_reason().await)),
         };
@@ -103,7 +114,7 @@ impl Committer {
     }
 }
 
-impl Drop for Committer {
+impl<T> Drop for Committer<T> {
     fn drop(&mut self) {
         self.task.abort();
     }

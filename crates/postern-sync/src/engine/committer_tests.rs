@@ -119,17 +119,19 @@ async fn batches_commit_in_the_order_they_were_queued() {
     for uid in [90, 80, 70, 60] {
         assert!(
             committer
-                .queue(batch(fixture.mailbox, UIDVALIDITY, uid))
+                .queue(batch(fixture.mailbox, UIDVALIDITY, uid), uid)
                 .await
         );
     }
     committer.close();
-    let mut results = 0;
+    let mut tags = Vec::new();
     while let Some(result) = committer.next_result().await {
-        assert_eq!(result.unwrap().inserted, 1);
-        results += 1;
+        let (uid, outcome) = result.unwrap();
+        assert_eq!(outcome.inserted, 1);
+        tags.push(uid);
     }
-    assert_eq!(results, 4);
+    // Each result comes back with its batch's tag, in queue order.
+    assert_eq!(tags, vec![90, 80, 70, 60]);
     assert_eq!(stored_uids(&fixture).await, vec![60, 70, 80, 90]);
     // The last batch queued set the cursor: the commits ran in queue order.
     assert_eq!(cursor_lowest_uid(&fixture).await, 60);
@@ -141,23 +143,33 @@ async fn nothing_queued_after_a_failed_commit_is_committed() {
     let mut committer = Committer::start(fixture.store.clone());
     assert!(
         committer
-            .queue(batch(fixture.mailbox, UIDVALIDITY, 90))
+            .queue(batch(fixture.mailbox, UIDVALIDITY, 90), 90)
             .await
     );
     // A UIDVALIDITY the mailbox is not at: the store refuses the batch.
     assert!(
         committer
-            .queue(batch(fixture.mailbox, UIDVALIDITY + 1, 80))
+            .queue(batch(fixture.mailbox, UIDVALIDITY + 1, 80), 80)
             .await
     );
     // Queued or refused (the task may have stopped already), it must never reach the store.
     committer
-        .queue(batch(fixture.mailbox, UIDVALIDITY, 70))
+        .queue(batch(fixture.mailbox, UIDVALIDITY, 70), 70)
         .await;
     committer.close();
 
     let first = committer.next_result().await.unwrap();
-    assert_eq!(first.unwrap().inserted, 1);
+    assert_eq!(
+        first.unwrap(),
+        (
+            90,
+            BatchOutcome {
+                inserted: 1,
+                updated: 0,
+                deleted: 0
+            }
+        )
+    );
     let second = committer.next_result().await.unwrap();
     assert!(matches!(second, Err(SyncError::Store(_))), "{second:?}");
     assert_eq!(stored_uids(&fixture).await, vec![90]);
@@ -171,7 +183,7 @@ async fn a_committer_dropped_midway_leaves_a_cursor_that_claims_only_what_is_sto
     for uid in [90, 80] {
         assert!(
             committer
-                .queue(batch(fixture.mailbox, UIDVALIDITY, uid))
+                .queue(batch(fixture.mailbox, UIDVALIDITY, uid), uid)
                 .await
         );
     }
@@ -189,8 +201,11 @@ async fn a_committer_dropped_midway_leaves_a_cursor_that_claims_only_what_is_sto
     }
     // The store takes the next committer's batches: the first left no transaction open.
     let mut next = Committer::start(fixture.store.clone());
-    assert!(next.queue(batch(fixture.mailbox, UIDVALIDITY, 70)).await);
+    assert!(
+        next.queue(batch(fixture.mailbox, UIDVALIDITY, 70), 70)
+            .await
+    );
     next.close();
-    assert_eq!(next.next_result().await.unwrap().unwrap().inserted, 1);
+    assert_eq!(next.next_result().await.unwrap().unwrap().1.inserted, 1);
     assert!(stored_uids(&fixture).await.contains(&70));
 }

@@ -8,7 +8,7 @@
 //! going down, each batch committing the cursor it reached. New mail goes first so that a large
 //! initial sync never delays mail that arrives meanwhile.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::ops::{ControlFlow, RangeInclusive};
 
 use chrono::NaiveDate;
@@ -487,9 +487,8 @@ impl<'p, 'w> MailboxPass<'p, 'w> {
         phase: Phase,
         adjust: impl Fn(&mut SyncBatch, usize, &[u32]),
     ) -> Result<(), SyncError> {
-        let mut committer = Committer::start(self.store.clone());
-        // (cursor, UIDs) of each queued batch whose commit is not recorded yet, oldest first.
-        let mut queued: VecDeque<(SyncState, Vec<u32>)> = VecDeque::new();
+        // Each batch is tagged with the cursor it commits and its UIDs, to record it by.
+        let mut committer: Committer<(SyncState, Vec<u32>)> = Committer::start(self.store.clone());
         let mut planned = self.state;
         let mut fetch_error = None;
         for (index, uids) in batches.into_iter().enumerate() {
@@ -504,12 +503,10 @@ impl<'p, 'w> MailboxPass<'p, 'w> {
             adjust(&mut batch, index, &uids);
             batch.new_messages = messages;
             planned = batch.state;
-            let accepted = committer.queue(batch).await;
-            if accepted {
-                queued.push_back((planned, uids));
-            }
+            let accepted = committer.queue(batch, (planned, uids)).await;
             while let Some(result) = committer.ready_result() {
-                self.record_next(result?, &mut queued, phase)?;
+                let ((state, uids), outcome) = result?;
+                self.record(outcome, state, phase, &uids)?;
             }
             if !accepted {
                 break;
@@ -517,22 +514,10 @@ impl<'p, 'w> MailboxPass<'p, 'w> {
         }
         committer.close();
         while let Some(result) = committer.next_result().await {
-            self.record_next(result?, &mut queued, phase)?;
+            let ((state, uids), outcome) = result?;
+            self.record(outcome, state, phase, &uids)?;
         }
         fetch_error.map_or(Ok(()), Err)
-    }
-
-    /// Records the commit of the oldest queued batch.
-    fn record_next(
-        &mut self,
-        outcome: BatchOutcome,
-        queued: &mut VecDeque<(SyncState, Vec<u32>)>,
-        phase: Phase,
-    ) -> Result<(), SyncError> {
-        let (state, uids) = queued
-            .pop_front()
-            .ok_or_else(|| SyncError::CommitTask("a result for no queued batch".to_owned()))?;
-        self.record(outcome, state, phase, &uids)
     }
 
     /// Fetches `uids` and turns each complete answer into a store message; a UID the server
