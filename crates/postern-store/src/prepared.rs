@@ -120,9 +120,7 @@ impl PreparedMessage {
             body: body_text,
         };
         let row = MessageColumns {
-            modseq: message
-                .modseq
-                .map(|modseq| i64::try_from(modseq).unwrap_or(i64::MAX)),
+            modseq: modseq_column(message.modseq),
             message_id: envelope.message_id,
             in_reply_to: envelope.in_reply_to,
             refs: json_text(&envelope.references),
@@ -148,7 +146,13 @@ impl PreparedMessage {
     }
 }
 
-/// Flags as stored: sorted, without duplicates.
+/// A MODSEQ as stored (SQLite integers are signed). RFC 7162 caps mod-sequences at 2^63 - 1,
+/// so this conversion never saturates in practice.
+pub(crate) fn modseq_column(modseq: Option<u64>) -> Option<i64> {
+    modseq.map(|modseq| i64::try_from(modseq).unwrap_or(i64::MAX))
+}
+
+/// Flags as stored: sorted, without duplicates, so equal sets compare equal as text.
 pub(crate) fn normalized_flags(mut flags: Vec<String>) -> Vec<String> {
     flags.sort();
     flags.dedup();

@@ -13,6 +13,7 @@ use sqlx::{SqliteConnection, SqliteExecutor};
 
 use super::events::insert_event;
 use super::{begin_write, from_millis, is_foreign_key_violation, parse_stored, to_millis};
+use crate::prepared::modseq_column;
 use crate::{
     AccountId, Mailbox, MailboxId, MailboxRole, Mailboxes, NewEvent, NewMailbox, StoreError,
     SyncState,
@@ -151,9 +152,7 @@ pub(super) async fn write_sync_state(
     id: MailboxId,
     state: &SyncState,
 ) -> Result<(), StoreError> {
-    let modseq = state
-        .highest_modseq
-        .map(|modseq| i64::try_from(modseq).unwrap_or(i64::MAX));
+    let modseq = modseq_column(state.highest_modseq);
     sqlx::query(
         "UPDATE mailboxes SET uidvalidity = ?, uidnext = ?, highestmodseq = ?, lowest_uid = ?, \
          initial_done = ?, server_exists = ?, server_unseen = ?, updated_at = ? WHERE id = ?",

@@ -22,7 +22,9 @@ use super::events::{insert_event, insert_serialized_events};
 use super::mailboxes::{fetch_current_mailbox, write_sync_state};
 use super::search::{SearchRow, index_new_messages, reindex_message};
 use super::{begin_write, decode_json, from_millis, from_optional_millis, to_count, to_millis};
-use crate::prepared::{PreparedMessage, SearchText, normalized_flags, object_members};
+use crate::prepared::{
+    PreparedMessage, SearchText, modseq_column, normalized_flags, object_members,
+};
 use crate::{
     BatchOutcome, EmailAddress, Envelope, FlagUpdate, ListCursor, Mailbox, MailboxId, Message,
     MessageId, MessagePage, MessageQuery, Messages, MimeSummary, NewEvent, PreparedBatch,
@@ -158,12 +160,6 @@ impl MessageRow {
     }
 }
 
-/// Flags as stored: sorted, without duplicates, so equal sets compare equal as text.
-fn modseq_column(modseq: Option<u64>) -> Option<i64> {
-    // RFC 7162 caps mod-sequences at 2^63 - 1, so this conversion never saturates in practice.
-    modseq.map(|modseq| i64::try_from(modseq).unwrap_or(i64::MAX))
-}
-
 /// The event about one message, with the fields every message event carries.
 fn message_event(
     kind: &str,
@@ -172,15 +168,14 @@ fn message_event(
     uid: u32,
     mut extra: serde_json::Value,
 ) -> NewEvent {
-    let mut payload = json!({
-        "account_id": mailbox.account_id.as_str(),
-        "mailbox_id": mailbox.id.0,
-        "mailbox": mailbox.name,
-        "message_id": id,
-        "uid": uid,
-    });
-    if let (Some(payload), Some(extra)) = (payload.as_object_mut(), extra.as_object_mut()) {
-        payload.append(extra);
+    // Plain strings and numbers: serializing them cannot fail.
+    let mut payload = serde_json::to_value(MailboxFields::of(mailbox)).unwrap_or_default();
+    if let Some(payload) = payload.as_object_mut() {
+        payload.insert("message_id".to_owned(), id.into());
+        payload.insert("uid".to_owned(), uid.into());
+        if let Some(extra) = extra.as_object_mut() {
+            payload.append(extra);
+        }
     }
     NewEvent {
         account_id: Some(mailbox.account_id.to_string()),
@@ -283,13 +278,14 @@ async fn insert_bodies(
     Ok(())
 }
 
-/// Applies new flags to one stored message; its id when the flags really changed.
+/// Applies new flags to one stored message; its id and its flags as stored when they really
+/// changed.
 async fn update_flags(
     conn: &mut SqliteConnection,
     mailbox_id: MailboxId,
     uidvalidity: u32,
     update: &FlagUpdate,
-) -> Result<Option<i64>, StoreError> {
+) -> Result<Option<(i64, Vec<String>)>, StoreError> {
     let stored: Option<(i64, String)> = sqlx::query_as(
         "SELECT id, flags FROM messages WHERE mailbox_id = ? AND uidvalidity = ? AND uid = ?",
     )
@@ -301,7 +297,8 @@ async fn update_flags(
     let Some((id, stored_flags)) = stored else {
         return Ok(None);
     };
-    let flags = serde_json::to_string(&normalized_flags(update.flags.clone()))
+    let normalized = normalized_flags(update.flags.clone());
+    let flags = serde_json::to_string(&normalized)
         .map_err(|_| StoreError::corrupt(format!("flags of message {id}")))?;
     let changed = flags != stored_flags;
     sqlx::query("UPDATE messages SET flags = ?, modseq = COALESCE(?, modseq) WHERE id = ?")
@@ -310,7 +307,7 @@ async fn update_flags(
         .bind(id)
         .execute(&mut *conn)
         .await?;
-    Ok(changed.then_some(id))
+    Ok(changed.then_some((id, normalized)))
 }
 
 async fn delete_uid(
@@ -336,11 +333,7 @@ async fn apply_new(
     uidvalidity: u32,
     messages: Vec<PreparedMessage>,
 ) -> Result<u32, StoreError> {
-    let mailbox_fields = object_members(&MailboxFields {
-        account_id: mailbox.account_id.as_str(),
-        mailbox_id: mailbox.id.0,
-        mailbox: &mailbox.name,
-    });
+    let mailbox_fields = object_members(&MailboxFields::of(mailbox));
     let mut inserted = 0;
     let mut messages = messages.into_iter().peekable();
     while messages.peek().is_some() {
@@ -362,12 +355,22 @@ async fn apply_new(
     Ok(inserted)
 }
 
-/// The members every message event's payload starts with.
+/// The members every message event's payload starts with (then `message_id` and `uid`).
 #[derive(Serialize)]
 struct MailboxFields<'m> {
     account_id: &'m str,
     mailbox_id: i64,
     mailbox: &'m str,
+}
+
+impl<'m> MailboxFields<'m> {
+    fn of(mailbox: &'m Mailbox) -> MailboxFields<'m> {
+        MailboxFields {
+            account_id: mailbox.account_id.as_str(),
+            mailbox_id: mailbox.id.0,
+            mailbox: &mailbox.name,
+        }
+    }
 }
 
 async fn apply_flag_updates(
@@ -378,9 +381,9 @@ async fn apply_flag_updates(
     let mut updated = 0;
     for update in &batch.flag_updates {
         let changed = update_flags(conn, mailbox.id, batch.state.uidvalidity, update).await?;
-        let Some(id) = changed else { continue };
+        let Some((id, flags)) = changed else { continue };
         updated += 1;
-        let extra = json!({ "flags": normalized_flags(update.flags.clone()) });
+        let extra = json!({ "flags": flags });
         let event = message_event("message.updated", mailbox, id, update.uid, extra);
         insert_event(&mut *conn, event).await?;
     }
