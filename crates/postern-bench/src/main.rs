@@ -28,7 +28,9 @@ use postern_testkit::dovecot::{Dovecot, DovecotConfig};
 use postern_testkit::mailgen::{ImapAppender, MailGen};
 
 use crate::postern_pass::{PASSWORD_ENV, PassArgs, RESULT_PREFIX};
-use crate::report::{Figures, PosternRun, median};
+use postern_bench::{default_work_dir, median};
+
+use crate::report::{Figures, PosternRun};
 
 const USAGE: &str = "usage: sync-bench [--messages N] [--runs R] [--work-dir DIR] [--no-mbsync]\n\
                      \x20      sync-bench postern-pass DB PORT CA_FILE USER NO_CHANGE_RUNS  (child; password in $SYNC_BENCH_PASSWORD)";
@@ -91,16 +93,6 @@ fn pass_args(args: &[String]) -> anyhow::Result<PassArgs> {
         user: user.clone(),
         no_change_runs: runs.parse()?,
     })
-}
-
-/// tmpfs when there is one, like the Dovecot harness: the store and the maildir then pay no disk.
-fn default_work_dir() -> PathBuf {
-    let shm = Path::new("/dev/shm");
-    if shm.is_dir() {
-        shm.to_owned()
-    } else {
-        std::env::temp_dir()
-    }
 }
 
 async fn bench(options: Options) -> anyhow::Result<()> {

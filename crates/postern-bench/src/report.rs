@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
+use postern_bench::median;
 
 /// One Postern child's result line, parsed.
 pub struct PosternRun {
@@ -164,14 +165,4 @@ fn secs(duration: Duration) -> String {
 
 fn verdict(met: bool, goal: &str) -> String {
     format!("{goal} {}", if met { "ok" } else { "MISSED" })
-}
-
-/// The median (the upper one of an even count); zero for no samples.
-pub fn median(samples: &[Duration]) -> Duration {
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    sorted
-        .get(sorted.len() / 2)
-        .copied()
-        .unwrap_or(Duration::ZERO)
 }

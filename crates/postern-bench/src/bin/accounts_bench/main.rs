@@ -28,6 +28,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use postern_bench::{default_work_dir, median_of};
 use postern_testkit::dovecot::{Dovecot, DovecotConfig};
 
 use crate::postern_server::{PosternServer, postern_binary};
@@ -213,16 +214,6 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
     Ok(options)
 }
 
-/// tmpfs when there is one, as the Dovecot harness does: the store then pays no disk.
-fn default_work_dir() -> PathBuf {
-    let shm = std::path::Path::new("/dev/shm");
-    if shm.is_dir() {
-        shm.to_owned()
-    } else {
-        std::env::temp_dir()
-    }
-}
-
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
@@ -250,12 +241,6 @@ fn report_run(run: usize, options: &Options, measured: &Run) {
         measured.stopped_in.as_secs_f64(),
         measured.load_average,
     );
-}
-
-/// The median of `values` (the upper one of an even count).
-fn median_of(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
 fn print_summary(options: &Options, runs: &[Run]) {

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use postern_bench::{default_work_dir, median_of};
 use postern_testkit::dovecot::{Dovecot, DovecotConfig};
 
 use crate::load::{LoadPlan, LoadResult, quantile};
@@ -191,16 +192,6 @@ fn seconds(text: &str) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64(text.parse::<f64>()?.max(0.0)))
 }
 
-/// tmpfs when there is one, as the Dovecot harness does: the store then pays no disk.
-fn default_work_dir() -> PathBuf {
-    let shm = std::path::Path::new("/dev/shm");
-    if shm.is_dir() {
-        shm.to_owned()
-    } else {
-        std::env::temp_dir()
-    }
-}
-
 fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
@@ -223,12 +214,6 @@ fn describe(result: &LoadResult) -> String {
         text.push_str(&format!(" (first error: {error})"));
     }
     text
-}
-
-/// The median of `values` (the upper one of an even count).
-fn median_of(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
 fn print_summary(options: &Options, runs: &[Run]) -> anyhow::Result<()> {

@@ -22,6 +22,7 @@ mod postern_side;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use postern_bench::median;
 use postern_testkit::dovecot::{Dovecot, DovecotConfig};
 use postern_testkit::smtp_sink::SmtpSink;
 
@@ -155,12 +156,6 @@ fn rate(messages: usize, elapsed: Duration) -> String {
 
 fn per_second(messages: usize, elapsed: Duration) -> f64 {
     messages as f64 / elapsed.as_secs_f64().max(f64::EPSILON)
-}
-
-fn median(samples: &[Duration]) -> Duration {
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    sorted.get(sorted.len() / 2).copied().unwrap_or_default()
 }
 
 fn print_table(messages: usize, peer: &[Duration], postern: &[Duration]) {
