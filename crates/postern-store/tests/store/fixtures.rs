@@ -154,3 +154,19 @@ pub fn account_event(id: &AccountId, kind: &str) -> NewEvent {
 pub fn millis(rfc3339: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(rfc3339).unwrap().to_utc()
 }
+
+/// Creates `db` and applies the migrations in the folder `migrations` (a subset of the shipped
+/// ones, as an older build had them), recording them as sqlx does.
+pub async fn migrate_with(db: &std::path::Path, migrations: &std::path::Path) -> sqlx::SqlitePool {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(db)
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    sqlx::migrate::Migrator::new(migrations)
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    pool
+}

@@ -6,10 +6,9 @@ use std::path::Path;
 use postern_store::{AccountState, SecretRef, Store};
 use postern_vault::{KeyId, MasterKey, Vault, WrappedKey};
 use sqlx::SqlitePool;
-use sqlx::migrate::Migrator;
 use sqlx::sqlite::SqliteConnectOptions;
 
-use crate::fixtures::{new_app, new_oauth_account};
+use crate::fixtures::{migrate_with, new_app, new_oauth_account};
 
 const FIRST_MIGRATION: &str = include_str!("../../migrations/sqlite/0001_initial.sql");
 
@@ -17,17 +16,7 @@ const FIRST_MIGRATION: &str = include_str!("../../migrations/sqlite/0001_initial
 async fn create_version_one(db: &Path, migrations: &Path) -> SqlitePool {
     std::fs::create_dir_all(migrations).unwrap();
     std::fs::write(migrations.join("0001_initial.sql"), FIRST_MIGRATION).unwrap();
-    let options = SqliteConnectOptions::new()
-        .filename(db)
-        .create_if_missing(true);
-    let pool = SqlitePool::connect_with(options).await.unwrap();
-    Migrator::new(migrations)
-        .await
-        .unwrap()
-        .run(&pool)
-        .await
-        .unwrap();
-    pool
+    migrate_with(db, migrations).await
 }
 
 /// Fills a version-1 database: one wrapped key, one sealed secret, one event.

@@ -11,10 +11,9 @@ use postern_store::{
     RecipientStatus, SentCopyMode, SmtpEnvelope, Store, StoreError,
 };
 use sqlx::SqlitePool;
-use sqlx::migrate::Migrator;
 use sqlx::sqlite::SqliteConnectOptions;
 
-use crate::fixtures::{Fixture, new_password_account};
+use crate::fixtures::{Fixture, migrate_with, new_password_account};
 
 fn some_settings() -> AccountSettings {
     AccountSettings {
@@ -102,17 +101,7 @@ async fn create_older_schema(db: &Path, migrations: &Path, below: i64) -> Sqlite
             std::fs::copy(&path, migrations.join(&name)).unwrap();
         }
     }
-    let options = SqliteConnectOptions::new()
-        .filename(db)
-        .create_if_missing(true);
-    let pool = SqlitePool::connect_with(options).await.unwrap();
-    Migrator::new(migrations)
-        .await
-        .unwrap()
-        .run(&pool)
-        .await
-        .unwrap();
-    pool
+    migrate_with(db, migrations).await
 }
 
 #[tokio::test]
