@@ -101,22 +101,11 @@ async fn gather(
     ctx: &AuthContext,
     before: Option<Grant>,
 ) -> Result<Facts, String> {
-    let store_error = |error: StoreError| format!("cannot read the store: {error}");
-    let app_id = account
-        .auth
-        .app_id()
-        .ok_or_else(|| "the account has no OAuth app".to_owned())?;
-    let app = ctx
-        .store
-        .oauth_apps()
-        .get(app_id)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| format!("the account's OAuth app {app_id} no longer exists"))?;
+    let app = super::token::account_app(account, ctx).await?;
     let grant = match &account.auth {
         AccountAuth::OAuth2 { .. } => user_grant(account, ctx, &app, before)
             .await
-            .map_err(store_error)?,
+            .map_err(|error| format!("cannot read the store: {error}"))?,
         _ => GrantFacts::AppOnly,
     };
     Ok(Facts {

@@ -267,22 +267,26 @@ fn still_valid(grant: Option<&Grant>) -> bool {
         .is_some_and(|expiry| expiry > Utc::now())
 }
 
+/// The OAuth app the account was connected through, or why it cannot be had, in words.
+pub(super) async fn account_app(account: &Account, ctx: &AuthContext) -> Result<OAuthApp, String> {
+    let app_id = account
+        .auth
+        .app_id()
+        .ok_or_else(|| "the account has no OAuth app".to_owned())?;
+    ctx.store
+        .oauth_apps()
+        .get(app_id)
+        .await
+        .map_err(|error| format!("cannot read the OAuth app: {error}"))?
+        .ok_or_else(|| format!("the account's OAuth app {app_id} no longer exists"))
+}
+
 async fn client(
     account: &Account,
     ctx: &AuthContext,
     evidence: &mut Vec<String>,
 ) -> Result<(OAuthApp, OAuthClient), String> {
-    let app_id = account
-        .auth
-        .app_id()
-        .ok_or_else(|| "the account has no OAuth app".to_owned())?;
-    let app = ctx
-        .store
-        .oauth_apps()
-        .get(app_id)
-        .await
-        .map_err(|error| format!("cannot read the OAuth app: {error}"))?
-        .ok_or_else(|| format!("the account's OAuth app {app_id} no longer exists"))?;
+    let app = account_app(account, ctx).await?;
     evidence.push(format!(
         "OAuth app: {} ({}), token URL {}",
         app.name, app.provider, app.token_url
