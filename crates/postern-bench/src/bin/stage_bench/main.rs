@@ -1,0 +1,232 @@
+//! `stage-bench`: what each stage of a full initial sync costs a message, one stage at a time on
+//! one thread, with no server and no other stage competing for the CPU.
+//!
+//! Stages, in the order a message goes through them: `wire` (imap-proto reads the FETCH
+//! response and the body is copied out of the buffer), `parse` (mail-parser: envelope, snippet,
+//! MIME summary, text for the index), `prepare` (the store's encoding before the transaction) and
+//! `store` (the SQLite transaction: rows, bodies, full-text index, events, commit). The messages
+//! are the ones `sync-bench` appends to Dovecot (same generator, same seed).
+//!
+//! Non-goal: the end-to-end figure; `sync-bench` measures that against its peers. This program
+//! says where that figure's CPU goes, steadily enough to compare two builds: on a shared 2-core
+//! machine the end-to-end run varies by ±15 %, a single stage on an idle core by a few percent.
+//!
+//! Key decision: every stage runs the production function (`fetched_message`, `new_message`,
+//! `SyncBatch::prepare`, `Messages::apply_prepared`), batch by batch as the sync engine feeds
+//! them (500 messages), so a change to any of them shows here.
+
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use async_imap::imap_proto::Response;
+use postern_bench::{default_work_dir, median};
+use postern_store::{
+    AccountAuth, AccountId, AccountState, Endpoint, MailboxId, NewAccount, NewMailbox, Security,
+    Store, SyncBatch, SyncState,
+};
+use postern_sync::engine::interpret::{fetched_message, new_message};
+use postern_testkit::mailgen::MailGen;
+
+const USAGE: &str = "usage: stage-bench [--messages N] [--runs R] [--work-dir DIR]";
+/// The sync engine's batch size for an initial sync.
+const BATCH: usize = 500;
+/// The seed and owner `sync-bench` fills its mailbox with.
+const MAILGEN_SEED: u64 = 4;
+const OWNER: &str = "bench@example.test";
+
+struct Options {
+    messages: usize,
+    runs: usize,
+    work_dir: PathBuf,
+}
+
+/// Time spent in each stage during one run.
+#[derive(Default, Clone, Copy)]
+struct StageTimes {
+    wire: Duration,
+    parse: Duration,
+    prepare: Duration,
+    store: Duration,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let options = parse_options()?;
+    let raw = MailGen::new(MAILGEN_SEED, OWNER)
+        .with_attachment_ratio(0.0)
+        .raw_messages(options.messages);
+    let wire: Vec<Vec<u8>> = raw
+        .iter()
+        .enumerate()
+        .map(|(index, message)| fetch_response(index, message))
+        .collect();
+    let bytes: usize = raw.iter().map(Vec::len).sum();
+    println!(
+        "{} messages, {} MB; batches of {BATCH}; {} run(s)",
+        raw.len(),
+        bytes / 1_000_000,
+        options.runs
+    );
+    let mut runs = Vec::new();
+    for run in 1..=options.runs {
+        let times = one_run(&wire, &options).await?;
+        print_times(&format!("run {run}"), times, wire.len());
+        runs.push(times);
+    }
+    let pick =
+        |stage: fn(&StageTimes) -> Duration| median(&runs.iter().map(stage).collect::<Vec<_>>());
+    let medians = StageTimes {
+        wire: pick(|t| t.wire),
+        parse: pick(|t| t.parse),
+        prepare: pick(|t| t.prepare),
+        store: pick(|t| t.store),
+    };
+    print_times("median", medians, wire.len());
+    Ok(())
+}
+
+/// One untagged FETCH response as Dovecot sends it for the initial sync's items.
+fn fetch_response(index: usize, message: &[u8]) -> Vec<u8> {
+    let uid = index + 1;
+    let mut response = format!(
+        "* {uid} FETCH (UID {uid} MODSEQ (2) FLAGS (\\Seen) INTERNALDATE \"21-Nov-2026 10:00:00 +0000\" \
+         RFC822.SIZE {len} BODY[] {{{len}}}\r\n",
+        len = message.len()
+    )
+    .into_bytes();
+    response.extend_from_slice(message);
+    response.extend_from_slice(b")\r\n");
+    response
+}
+
+async fn one_run(wire: &[Vec<u8>], options: &Options) -> anyhow::Result<StageTimes> {
+    let dir = tempfile::tempdir_in(&options.work_dir)?;
+    let store = Store::open_sqlite(&dir.path().join("postern.db")).await?;
+    let mailbox = create_mailbox(&store).await?;
+    let mut times = StageTimes::default();
+    let total = u32::try_from(wire.len()).context("too many messages")?;
+    for (number, chunk) in wire.chunks(BATCH).enumerate() {
+        let started = Instant::now();
+        let fetched = chunk
+            .iter()
+            .map(|bytes| match Response::parse(bytes) {
+                Ok((_, Response::Fetch(_, attributes))) => {
+                    fetched_message(&attributes).context("a FETCH response without a UID")
+                }
+                _ => bail!("not a FETCH response"),
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        times.wire += started.elapsed();
+
+        let started = Instant::now();
+        let new_messages = fetched.into_iter().filter_map(new_message).collect();
+        times.parse += started.elapsed();
+
+        let lowest = total
+            - u32::try_from((number + 1) * BATCH)
+                .unwrap_or(total)
+                .min(total)
+            + 1;
+        let mut batch = SyncBatch::cursor_only(mailbox, cursor(total, lowest));
+        batch.initial = true;
+        batch.new_messages = new_messages;
+        let started = Instant::now();
+        let prepared = batch.prepare();
+        times.prepare += started.elapsed();
+
+        let started = Instant::now();
+        store.messages().apply_prepared(prepared).await?;
+        times.store += started.elapsed();
+    }
+    store.close().await;
+    Ok(times)
+}
+
+fn cursor(total: u32, lowest_uid: u32) -> SyncState {
+    SyncState {
+        uidvalidity: 1,
+        uidnext: total + 1,
+        highest_modseq: Some(2),
+        lowest_uid,
+        initial_done: false,
+        exists: total,
+        unseen: None,
+    }
+}
+
+async fn create_mailbox(store: &Store) -> anyhow::Result<MailboxId> {
+    let account_id = AccountId::generate();
+    let server = Endpoint {
+        host: "localhost".to_owned(),
+        port: 993,
+        security: Security::Tls,
+        ca_file: None,
+    };
+    let account = NewAccount {
+        id: account_id.clone(),
+        email: OWNER.to_owned(),
+        name: None,
+        imap: server.clone(),
+        smtp: server,
+        auth: AccountAuth::Password { username: None },
+        state: AccountState::Connecting,
+    };
+    store.accounts().create(account, None).await?;
+    let mailbox = store
+        .mailboxes()
+        .create(NewMailbox {
+            account_id,
+            name: "INBOX".to_owned(),
+            delimiter: Some("/".to_owned()),
+            role: None,
+        })
+        .await?;
+    Ok(mailbox.id)
+}
+
+fn print_times(label: &str, times: StageTimes, messages: usize) {
+    let per_message = |stage: Duration| stage.as_secs_f64() * 1e6 / messages as f64;
+    let total = times.wire + times.parse + times.prepare + times.store;
+    println!(
+        "{label:>7}: wire {:5.2} µs  parse {:5.2} µs  prepare {:5.2} µs  store {:5.2} µs  \
+         = {:5.2} µs a message ({:.3} s)",
+        per_message(times.wire),
+        per_message(times.parse),
+        per_message(times.prepare),
+        per_message(times.store),
+        per_message(total),
+        total.as_secs_f64()
+    );
+}
+
+fn parse_options() -> anyhow::Result<Options> {
+    let mut options = Options {
+        messages: 100_000,
+        runs: 3,
+        work_dir: default_work_dir(),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--help" || arg == "-h" {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
+        let mut value = || {
+            args.next()
+                .with_context(|| format!("{arg} needs a value\n{USAGE}"))
+        };
+        match arg.as_str() {
+            "--messages" => options.messages = value()?.parse()?,
+            "--runs" => options.runs = value()?.parse()?,
+            "--work-dir" => options.work_dir = PathBuf::from(value()?),
+            _ => bail!("unknown argument {arg}\n{USAGE}"),
+        }
+    }
+    if options.messages == 0 || options.runs == 0 {
+        bail!("--messages and --runs must be at least 1\n{USAGE}");
+    }
+    Ok(options)
+}
