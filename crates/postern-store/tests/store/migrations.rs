@@ -107,3 +107,21 @@ async fn a_version_one_database_is_upgraded_and_keeps_its_data() {
     assert_eq!(versions, shipped);
     pool.close().await;
 }
+
+#[tokio::test]
+async fn the_search_index_merges_a_level_at_sixteen_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("postern.db");
+    Store::open_sqlite(&db).await.unwrap().close().await;
+
+    let pool = SqlitePool::connect_with(SqliteConnectOptions::new().filename(&db))
+        .await
+        .unwrap();
+    let automerge: Option<i64> =
+        sqlx::query_scalar("SELECT v FROM message_search_config WHERE k = 'automerge'")
+            .fetch_optional(&pool)
+            .await
+            .unwrap();
+    assert_eq!(automerge, Some(16));
+    pool.close().await;
+}

@@ -24,23 +24,34 @@ use anyhow::{Context as _, bail};
 use async_imap::imap_proto::Response;
 use postern_bench::{default_work_dir, median};
 use postern_store::{
-    AccountAuth, AccountId, AccountState, Endpoint, MailboxId, NewAccount, NewMailbox, Security,
-    Store, SyncBatch, SyncState,
+    AccountAuth, AccountId, AccountState, Endpoint, MailboxId, NewAccount, NewMailbox, SearchQuery,
+    SearchText, Security, Store, SyncBatch, SyncState,
 };
 use postern_sync::engine::interpret::{fetched_message, new_message};
 use postern_testkit::mailgen::MailGen;
 
-const USAGE: &str = "usage: stage-bench [--messages N] [--runs R] [--work-dir DIR]";
+const USAGE: &str = "usage: stage-bench [--messages N] [--runs R] [--work-dir DIR] [--keep FILE]";
 /// The sync engine's batch size for an initial sync.
 const BATCH: usize = 500;
 /// The seed and owner `sync-bench` fills its mailbox with.
 const MAILGEN_SEED: u64 = 4;
 const OWNER: &str = "bench@example.test";
+/// Searches timed on the last run's index: common and rare words, two words, an address.
+const SEARCH_QUERIES: [&str; 5] = [
+    "project",
+    "budget review",
+    "García",
+    "noahgarca@corp.example",
+    "nosuchword",
+];
+const SEARCH_REPEATS: usize = 21;
 
 struct Options {
     messages: usize,
     runs: usize,
     work_dir: PathBuf,
+    /// Where to copy the last run's database (to inspect it or time queries on it).
+    keep: Option<PathBuf>,
 }
 
 /// Time spent in each stage during one run.
@@ -72,7 +83,8 @@ async fn main() -> anyhow::Result<()> {
     );
     let mut runs = Vec::new();
     for run in 1..=options.runs {
-        let times = one_run(&wire, &options).await?;
+        let last = run == options.runs;
+        let times = one_run(&wire, &options, last).await?;
         print_times(&format!("run {run}"), times, wire.len());
         runs.push(times);
     }
@@ -102,7 +114,7 @@ fn fetch_response(index: usize, message: &[u8]) -> Vec<u8> {
     response
 }
 
-async fn one_run(wire: &[Vec<u8>], options: &Options) -> anyhow::Result<StageTimes> {
+async fn one_run(wire: &[Vec<u8>], options: &Options, last: bool) -> anyhow::Result<StageTimes> {
     let dir = tempfile::tempdir_in(&options.work_dir)?;
     let store = Store::open_sqlite(&dir.path().join("postern.db")).await?;
     let mailbox = create_mailbox(&store).await?;
@@ -141,7 +153,14 @@ async fn one_run(wire: &[Vec<u8>], options: &Options) -> anyhow::Result<StageTim
         store.messages().apply_prepared(prepared).await?;
         times.store += started.elapsed();
     }
+    if last {
+        print_search_latency(&store).await?;
+    }
     store.close().await;
+    if last && let Some(keep) = &options.keep {
+        std::fs::copy(dir.path().join("postern.db"), keep)
+            .with_context(|| format!("copying the database to {}", keep.display()))?;
+    }
     Ok(times)
 }
 
@@ -187,6 +206,30 @@ async fn create_mailbox(store: &Store) -> anyhow::Result<MailboxId> {
     Ok(mailbox.id)
 }
 
+/// Searches over the index the run built, as `GET /v1/search` runs them (50 results); each
+/// query's median time over [`SEARCH_REPEATS`].
+async fn print_search_latency(store: &Store) -> anyhow::Result<()> {
+    let mut figures = Vec::new();
+    for text in SEARCH_QUERIES {
+        let query = SearchQuery {
+            text: SearchText::parse(text)?,
+            account_ids: None,
+            limit: 50,
+        };
+        let mut times = Vec::with_capacity(SEARCH_REPEATS);
+        let mut hits = 0;
+        for _ in 0..SEARCH_REPEATS {
+            let started = Instant::now();
+            hits = store.search().search(query.clone()).await?.len();
+            times.push(started.elapsed());
+        }
+        let millis = median(&times).as_secs_f64() * 1e3;
+        figures.push(format!("{text:?} {millis:.2} ms ({hits} hits)"));
+    }
+    println!(" search: {}", figures.join(", "));
+    Ok(())
+}
+
 fn print_times(label: &str, times: StageTimes, messages: usize) {
     let per_message = |stage: Duration| stage.as_secs_f64() * 1e6 / messages as f64;
     let total = times.wire + times.parse + times.prepare + times.store;
@@ -207,6 +250,7 @@ fn parse_options() -> anyhow::Result<Options> {
         messages: 100_000,
         runs: 3,
         work_dir: default_work_dir(),
+        keep: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -222,6 +266,7 @@ fn parse_options() -> anyhow::Result<Options> {
             "--messages" => options.messages = value()?.parse()?,
             "--runs" => options.runs = value()?.parse()?,
             "--work-dir" => options.work_dir = PathBuf::from(value()?),
+            "--keep" => options.keep = Some(PathBuf::from(value()?)),
             _ => bail!("unknown argument {arg}\n{USAGE}"),
         }
     }
