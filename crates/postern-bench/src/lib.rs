@@ -1,11 +1,14 @@
-//! What the benchmark programs share: where they put their files and how they take a median.
+//! What the benchmark programs share: where they put their files, how they take a median, and
+//! the account the sync benchmarks sync.
 //!
-//! Purpose: one definition each for the helpers every `bench/` program needs, so their figures
+//! Purpose: one definition each for the helpers several `bench/` programs need, so their figures
 //! are reduced the same way.
 //! Non-goal: measuring anything; each program (`src/main.rs`, `src/bin/*`) measures its own.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use postern_store::{AccountAuth, AccountId, AccountState, Endpoint, NewAccount, Security};
 
 /// tmpfs when there is one, as the Dovecot harness does: the store then pays no disk.
 pub fn default_work_dir() -> PathBuf {
@@ -28,6 +31,31 @@ pub fn median(samples: &[Duration]) -> Duration {
 pub fn median_of(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// A password account on an implicit-TLS server (IMAP and SMTP alike), as the sync benchmarks
+/// create it before their first pass.
+pub fn password_account(
+    id: AccountId,
+    email: &str,
+    port: u16,
+    ca_file: Option<String>,
+) -> NewAccount {
+    let server = Endpoint {
+        host: "localhost".to_owned(),
+        port,
+        security: Security::Tls,
+        ca_file,
+    };
+    NewAccount {
+        id,
+        email: email.to_owned(),
+        name: None,
+        imap: server.clone(),
+        smtp: server,
+        auth: AccountAuth::Password { username: None },
+        state: AccountState::Connecting,
+    }
 }
 
 #[cfg(test)]

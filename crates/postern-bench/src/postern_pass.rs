@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use postern_store::{AccountAuth, AccountId, AccountState, Endpoint, NewAccount, Security, Store};
+use postern_bench::password_account;
+use postern_store::{AccountId, Store};
 use postern_sync::{
     BodiesMode, ImapEndpoint, ImapSession, Login, NoObserver, SyncOptions, Timeouts, authenticate,
     connect, sync_account,
@@ -103,21 +104,8 @@ async fn open(endpoint: &ImapEndpoint, login: &Login) -> anyhow::Result<ImapSess
 
 async fn create_account(store: &Store, args: &PassArgs) -> anyhow::Result<AccountId> {
     let account_id = AccountId::generate();
-    let server = Endpoint {
-        host: "localhost".to_owned(),
-        port: args.port,
-        security: Security::Tls,
-        ca_file: Some(args.ca_file.display().to_string()),
-    };
-    let account = NewAccount {
-        id: account_id.clone(),
-        email: args.user.clone(),
-        name: None,
-        imap: server.clone(),
-        smtp: server,
-        auth: AccountAuth::Password { username: None },
-        state: AccountState::Connecting,
-    };
+    let ca_file = Some(args.ca_file.display().to_string());
+    let account = password_account(account_id.clone(), &args.user, args.port, ca_file);
     store.accounts().create(account, None).await?;
     Ok(account_id)
 }

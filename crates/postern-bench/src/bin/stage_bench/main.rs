@@ -22,10 +22,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use async_imap::imap_proto::Response;
-use postern_bench::{default_work_dir, median};
+use postern_bench::{default_work_dir, median, password_account};
 use postern_store::{
-    AccountAuth, AccountId, AccountState, Endpoint, MailboxId, NewAccount, NewMailbox, SearchQuery,
-    SearchText, Security, Store, SyncBatch, SyncState,
+    AccountId, MailboxId, NewMailbox, SearchQuery, SearchText, Store, SyncBatch, SyncState,
 };
 use postern_sync::engine::interpret::{fetched_message, new_message};
 use postern_testkit::mailgen::MailGen;
@@ -178,21 +177,7 @@ fn cursor(total: u32, lowest_uid: u32) -> SyncState {
 
 async fn create_mailbox(store: &Store) -> anyhow::Result<MailboxId> {
     let account_id = AccountId::generate();
-    let server = Endpoint {
-        host: "localhost".to_owned(),
-        port: 993,
-        security: Security::Tls,
-        ca_file: None,
-    };
-    let account = NewAccount {
-        id: account_id.clone(),
-        email: OWNER.to_owned(),
-        name: None,
-        imap: server.clone(),
-        smtp: server,
-        auth: AccountAuth::Password { username: None },
-        state: AccountState::Connecting,
-    };
+    let account = password_account(account_id.clone(), OWNER, 993, None);
     store.accounts().create(account, None).await?;
     let mailbox = store
         .mailboxes()
