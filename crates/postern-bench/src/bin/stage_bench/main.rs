@@ -29,8 +29,9 @@ use postern_store::{
 use postern_sync::engine::interpret::{fetched_message, new_message};
 use postern_testkit::mailgen::MailGen;
 
-const USAGE: &str = "usage: stage-bench [--messages N] [--runs R] [--work-dir DIR] [--keep FILE]";
-/// The sync engine's batch size for an initial sync.
+const USAGE: &str =
+    "usage: stage-bench [--messages N] [--runs R] [--batch B] [--work-dir DIR] [--keep FILE]";
+/// The sync engine's batch size for an initial sync (`--batch` to try another).
 const BATCH: usize = 500;
 /// The seed and owner `sync-bench` fills its mailbox with.
 const MAILGEN_SEED: u64 = 4;
@@ -48,6 +49,7 @@ const SEARCH_REPEATS: usize = 21;
 struct Options {
     messages: usize,
     runs: usize,
+    batch: usize,
     work_dir: PathBuf,
     /// Where to copy the last run's database (to inspect it or time queries on it).
     keep: Option<PathBuf>,
@@ -75,9 +77,10 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     let bytes: usize = raw.iter().map(Vec::len).sum();
     println!(
-        "{} messages, {} MB; batches of {BATCH}; {} run(s)",
+        "{} messages, {} MB; batches of {}; {} run(s)",
         raw.len(),
         bytes / 1_000_000,
+        options.batch,
         options.runs
     );
     let mut runs = Vec::new();
@@ -119,7 +122,7 @@ async fn one_run(wire: &[Vec<u8>], options: &Options, last: bool) -> anyhow::Res
     let mailbox = create_mailbox(&store).await?;
     let mut times = StageTimes::default();
     let total = u32::try_from(wire.len()).context("too many messages")?;
-    for (number, chunk) in wire.chunks(BATCH).enumerate() {
+    for (number, chunk) in wire.chunks(options.batch).enumerate() {
         let started = Instant::now();
         let fetched = chunk
             .iter()
@@ -137,7 +140,7 @@ async fn one_run(wire: &[Vec<u8>], options: &Options, last: bool) -> anyhow::Res
         times.parse += started.elapsed();
 
         let lowest = total
-            - u32::try_from((number + 1) * BATCH)
+            - u32::try_from((number + 1) * options.batch)
                 .unwrap_or(total)
                 .min(total)
             + 1;
@@ -234,6 +237,7 @@ fn parse_options() -> anyhow::Result<Options> {
     let mut options = Options {
         messages: 100_000,
         runs: 3,
+        batch: BATCH,
         work_dir: default_work_dir(),
         keep: None,
     };
@@ -250,13 +254,14 @@ fn parse_options() -> anyhow::Result<Options> {
         match arg.as_str() {
             "--messages" => options.messages = value()?.parse()?,
             "--runs" => options.runs = value()?.parse()?,
+            "--batch" => options.batch = value()?.parse()?,
             "--work-dir" => options.work_dir = PathBuf::from(value()?),
             "--keep" => options.keep = Some(PathBuf::from(value()?)),
             _ => bail!("unknown argument {arg}\n{USAGE}"),
         }
     }
-    if options.messages == 0 || options.runs == 0 {
-        bail!("--messages and --runs must be at least 1\n{USAGE}");
+    if options.messages == 0 || options.runs == 0 || options.batch == 0 {
+        bail!("--messages, --runs and --batch must be at least 1\n{USAGE}");
     }
     Ok(options)
 }
