@@ -183,6 +183,28 @@ impl OutboxService {
         Ok(QueuedItem::of(enqueued))
     }
 
+    /// An account's sending limits changed: what waited only for them (never tried, past its
+    /// `send_at`) is due now, and a worker is woken. Without this, raising a daily limit would
+    /// leave the messages it held waiting until the window moved on. A message still over the
+    /// new limits goes back to wait when a worker claims it. Returns how many became due.
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub async fn limits_changed(&self, account_id: &AccountId) -> Result<u64, StoreError> {
+        let due = self
+            .context
+            .store
+            .outbox()
+            .make_limited_due(account_id, Utc::now())
+            .await?;
+        if due > 0 {
+            tracing::info!(account = %account_id, due, "sending limits changed; held messages are due");
+            self.context.wake.notify_one();
+        }
+        Ok(due)
+    }
+
     /// Requeues what an earlier run left `sending` (see `Outbox::recover_abandoned`); call once
     /// at start, before [`OutboxService::spawn_workers`]. Returns how many items came back.
     ///

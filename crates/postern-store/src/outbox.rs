@@ -310,6 +310,17 @@ pub trait Outbox: Send + Sync {
         next_attempt_at: DateTime<Utc>,
     ) -> Result<Option<OutboxItem>, StoreError>;
 
+    /// Makes the account's queued items that wait only for its sending limits due at `now`, and
+    /// returns how many: those never tried (no attempt charged) whose `send_at` has passed. For
+    /// when the account's limits were raised; an item still over a limit is given back again
+    /// when claimed, so this never lets more out than the limits allow. Items waiting out a
+    /// retry delay (tried before) keep their time.
+    async fn make_limited_due(
+        &self,
+        account_id: &AccountId,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
     /// Cancels a queued item.
     async fn cancel(&self, id: &OutboxId) -> Result<OutboxCancel, StoreError>;
 

@@ -5,7 +5,8 @@
 //! Key decision: an account's settings are written by the store right after the account service
 //! created the account (and before its sync starts), since that service takes no settings; a
 //! change of `sync_mailboxes` restarts the account's running supervisor, so it applies at once,
-//! while the outbox reads the settings again for every message.
+//! while the outbox reads the settings again for every message, and a change of the sending
+//! limits makes the messages they held due at once (`OutboxService::limits_changed`).
 
 use crate::auth::{Authorized, Caller, needs};
 use crate::error::{ApiError, ErrorBody};
@@ -14,6 +15,8 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use std::num::NonZeroU32;
+
 use chrono::{DateTime, Utc};
 use postern_accounts::{AuthInput, EndpointInput, NewAccountInput};
 use postern_auth::flows::AuthorizationLink;
@@ -474,7 +477,18 @@ async fn update(
     if updated.settings.sync_mailboxes != account.settings.sync_mailboxes {
         restart_running_sync(&state, &updated);
     }
+    if sending_limits(&updated.settings) != sending_limits(&account.settings)
+        && let Err(error) = state.outbox.limits_changed(&updated.id).await
+    {
+        // The settings are stored; held messages still go out when their wait ends.
+        tracing::warn!(account = %updated.id, %error, "releasing messages held by the old limits failed");
+    }
     Ok(Json(full_view(&state, updated).await?))
+}
+
+/// The settings that limit how fast an account sends.
+fn sending_limits(settings: &AccountSettings) -> (Option<NonZeroU32>, Option<NonZeroU32>) {
+    (settings.send_daily_limit, settings.send_rate_per_minute)
 }
 
 /// Remove a mail account and everything stored for it.

@@ -1,6 +1,7 @@
 //! Per-account limits on a real Dovecot: a daily limit sends that many and keeps the rest queued
-//! (not failed, no attempt charged) until the oldest send leaves the 24-hour window, and a fresh
-//! outbox on the same store (a restart) still holds to it.
+//! (not failed, no attempt charged) until the oldest send leaves the 24-hour window, a fresh
+//! outbox on the same store (a restart) still holds to it, and a raised limit lets the held
+//! messages go once the outbox is told (`limits_changed`), never more than the limit allows.
 
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -74,16 +75,7 @@ async fn wait_for_the_day_to_be_spent(
 async fn a_daily_limit_of_three_sends_three_and_keeps_two_queued_for_tomorrow() {
     let mut world = World::new(fast_config()).await;
     let account = world.password_account(happy(), &unique("daily")).await;
-    let settings = AccountSettings {
-        send_daily_limit: NonZeroU32::new(3),
-        ..AccountSettings::default()
-    };
-    world
-        .store
-        .accounts()
-        .update_settings(&account, &settings)
-        .await
-        .unwrap();
+    set_daily_limit(&world, &account, 3).await;
     let recipients: Vec<String> = (0..5).map(|_| unique("counted")).collect();
     for to in &recipients {
         submit_to(&world.outbox, &account, to).await;
@@ -155,19 +147,10 @@ async fn a_daily_limit_of_three_sends_three_and_keeps_two_queued_for_tomorrow() 
 }
 
 #[tokio::test]
-async fn raising_the_limit_lets_the_next_message_go_at_once() {
+async fn a_raised_limit_takes_fresh_messages_at_once_and_held_ones_once_told() {
     let mut world = World::new(fast_config()).await;
     let account = world.password_account(happy(), &unique("raised")).await;
-    let one_a_day = AccountSettings {
-        send_daily_limit: NonZeroU32::new(1),
-        ..AccountSettings::default()
-    };
-    let store = world.store.clone();
-    let accounts = store.accounts();
-    accounts
-        .update_settings(&account, &one_a_day)
-        .await
-        .unwrap();
+    set_daily_limit(&world, &account, 1).await;
     world.start_workers();
     let first = submit_to(&world.outbox, &account, &unique("first")).await;
     world.wait_for_status(&first, OutboxStatus::Sent).await;
@@ -190,20 +173,59 @@ async fn raising_the_limit_lets_the_next_message_go_at_once() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    // The operator raises the limit; the held message is due tomorrow, so it is sent when it is
-    // next claimed: a fresh message goes at once.
-    let two_a_day = AccountSettings {
-        send_daily_limit: NonZeroU32::new(2),
-        ..AccountSettings::default()
-    };
-    accounts
-        .update_settings(&account, &two_a_day)
-        .await
-        .unwrap();
+    // The limit is raised in the store alone: the held message keeps its time (tomorrow), and
+    // a fresh message takes the new place at once.
+    set_daily_limit(&world, &account, 2).await;
     let third = submit_to(&world.outbox, &account, &unique("third")).await;
     world.wait_for_status(&third, OutboxStatus::Sent).await;
-    world.stop_workers().await;
-    let second = world.outbox.get(&second).await.unwrap().unwrap();
-    assert_eq!(second.status, OutboxStatus::Queued);
+    let held = world.outbox.get(&second).await.unwrap().unwrap();
+    assert_eq!(held.status, OutboxStatus::Queued);
     assert!(received_by(happy_sink(), &second_to).is_empty());
+
+    // Told that the limits changed (as `PATCH /v1/accounts/{id}` does), the outbox makes the held
+    // message due; the day's two places are taken, so a worker gives it back for tomorrow.
+    assert_eq!(world.outbox.limits_changed(&account).await.unwrap(), 1);
+    wait_until_held(&world, &second).await;
+    assert!(received_by(happy_sink(), &second_to).is_empty());
+
+    // Raised to three and told: it goes now, still untried before this attempt.
+    set_daily_limit(&world, &account, 3).await;
+    assert_eq!(world.outbox.limits_changed(&account).await.unwrap(), 1);
+    world.wait_for_status(&second, OutboxStatus::Sent).await;
+    world.stop_workers().await;
+    assert_eq!(received_by(happy_sink(), &second_to).len(), 1);
+    assert_eq!(world.outbox.limits_changed(&account).await.unwrap(), 0);
+}
+
+/// Stores the account's daily limit (the store alone: the outbox is not told).
+async fn set_daily_limit(world: &World, account: &AccountId, limit: u32) {
+    let settings = AccountSettings {
+        send_daily_limit: NonZeroU32::new(limit),
+        ..AccountSettings::default()
+    };
+    world
+        .store
+        .accounts()
+        .update_settings(account, &settings)
+        .await
+        .unwrap();
+}
+
+/// Waits until `id` is queued for tomorrow (held by the daily limit), untried.
+async fn wait_until_held(world: &World, id: &postern_store::OutboxId) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let item = world.outbox.get(id).await.unwrap().unwrap();
+        if item.status == OutboxStatus::Queued
+            && item.next_attempt_at > Utc::now() + TimeDelta::hours(23)
+        {
+            assert_eq!(item.attempts, 0, "{item:#?}");
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not held: {item:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

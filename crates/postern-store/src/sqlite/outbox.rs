@@ -498,6 +498,23 @@ impl Outbox for SqliteOutbox {
         self.finish(lease, finish).await
     }
 
+    async fn make_limited_due(
+        &self,
+        account_id: &AccountId,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let due = sqlx::query(
+            "UPDATE outbox SET next_attempt_at = ?1, updated_at = ?1 \
+             WHERE account_id = ?2 AND status = 'queued' AND attempts = 0 \
+               AND send_at <= ?1 AND next_attempt_at > ?1",
+        )
+        .bind(to_millis(now))
+        .bind(account_id.as_str())
+        .execute(&mut *self.db.write().await?)
+        .await?;
+        Ok(due.rows_affected())
+    }
+
     async fn cancel(&self, id: &OutboxId) -> Result<OutboxCancel, StoreError> {
         let mut tx = begin_write(&self.db).await?;
         let Some(item) = fetch_item(&mut *tx, id).await? else {

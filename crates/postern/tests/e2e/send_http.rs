@@ -134,3 +134,69 @@ async fn a_bad_send_request_names_its_fields_and_queues_nothing() {
     assert_eq!(listed["items"].as_array().unwrap().len(), 0);
     server.stop().await;
 }
+
+/// Waits until the outbox item is queued for about a day from now: held by the daily limit.
+async fn wait_until_held_for_a_day(server: &Postern, admin: &str, item_id: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let item: Value = server
+            .get(&format!("/v1/outbox/{item_id}"), Some(admin))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let due = item["next_attempt_at"]
+            .as_str()
+            .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok());
+        let tomorrow_ish = chrono::Utc::now() + chrono::TimeDelta::hours(23);
+        if item["status"] == "queued" && due.is_some_and(|due| due > tomorrow_ish) {
+            assert_eq!(item["attempts"], 0, "{item:#}");
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "not held: {item:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn raising_the_daily_limit_over_http_sends_what_it_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Postern::start(dir.path(), &[]).await;
+    let admin = server.admin_token.clone().unwrap();
+    let (id, _) = sender_account(&server, &admin).await;
+    let set_daily_limit = |limit: u32| {
+        server
+            .client
+            .patch(server.url(&format!("/v1/accounts/{id}")))
+            .bearer_auth(&admin)
+            .json(&json!({"settings": {"send_daily_limit": limit}}))
+            .send()
+    };
+    assert_eq!(set_daily_limit(1).await.unwrap().status(), 200);
+    let send = |to: String| {
+        server
+            .client
+            .post(server.url(&format!("/v1/accounts/{id}/send")))
+            .bearer_auth(&admin)
+            .json(&json!({"to": [to], "subject": "Counted", "text": "One of the day's."}))
+            .send()
+    };
+    let sink = SmtpSink::shared().unwrap();
+    let first_to = unique_email("first-of-day");
+    assert_eq!(send(first_to.clone()).await.unwrap().status(), 202);
+    sink.wait_for_rcpt(&first_to, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let second_to = unique_email("held-until-raised");
+    let second: Value = send(second_to.clone()).await.unwrap().json().await.unwrap();
+    wait_until_held_for_a_day(&server, &admin, second["id"].as_str().unwrap()).await;
+
+    assert_eq!(set_daily_limit(2).await.unwrap().status(), 200);
+    let arrived = sink
+        .wait_for_rcpt(&second_to, Duration::from_secs(10))
+        .await;
+    assert!(
+        arrived.is_ok(),
+        "the held message was not sent: {arrived:?}"
+    );
+}
