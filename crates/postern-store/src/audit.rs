@@ -180,6 +180,16 @@ pub trait Audit: Send + Sync {
 
     /// The entries `query` selects, newest first.
     async fn list(&self, query: AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Deletes the entries of `action` with `outcome` recorded before `before`; how many. For
+    /// routine entries (a successful refresh, every hour for every account) that would otherwise
+    /// grow without end; the server decides which and how old (`postern serve`'s housekeeping).
+    async fn prune(
+        &self,
+        action: AuditAction,
+        outcome: AuditOutcome,
+        before: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
 }
 
 impl dyn Audit + '_ {

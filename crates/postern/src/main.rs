@@ -9,6 +9,7 @@ mod account_cli;
 mod config;
 mod data_dir;
 mod doctor_cli;
+mod housekeeping;
 mod logging;
 mod serve;
 mod services;

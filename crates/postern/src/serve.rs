@@ -5,6 +5,7 @@
 
 use crate::config::Config;
 use crate::data_dir;
+use crate::housekeeping;
 use crate::services;
 use crate::token;
 use anyhow::Context;
@@ -43,6 +44,10 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let deliverers = webhooks.spawn_workers(stop_background.subscribe());
     let sync = services::sync_service(config, &accounts);
     let reconciler = tokio::spawn(reconcile_sync(sync.clone(), stop_background.subscribe()));
+    let housekeeper = tokio::spawn(housekeeping::run(
+        store.clone(),
+        stop_background.subscribe(),
+    ));
     let return_url = config
         .oauth
         .return_url
@@ -75,6 +80,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     senders.join().await;
     let _ = deliverers.await;
     let _ = reconciler.await;
+    let _ = housekeeper.await;
     let stopped = sync.shutdown().await;
     tracing::info!(accounts = stopped, "IMAP supervisors stopped");
     if let Err(error) = refresher.await {

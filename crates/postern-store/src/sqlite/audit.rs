@@ -1,17 +1,20 @@
 //! SQLite implementation of [`Audit`].
 //!
 //! Purpose: the SQL for the `audit_log` table.
-//! Non-goal: pruning old entries; retention is an operator's decision, not made here yet.
+//! Non-goal: deciding what to prune or when; [`Audit::prune`] deletes what its caller names.
 //! Key decision: `list` builds one statement from the filters it is given (a `QueryBuilder` with
 //! bound values only, never spliced text), so a bound API token's restriction is applied by the
 //! database before `LIMIT`, and a page is never short because rows were dropped afterwards.
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::{from_millis, parse_stored, to_millis};
-use crate::{AccountId, AppId, Audit, AuditEntry, AuditId, AuditQuery, NewAuditEntry, StoreError};
+use crate::{
+    AccountId, AppId, Audit, AuditAction, AuditEntry, AuditId, AuditOutcome, AuditQuery,
+    NewAuditEntry, StoreError,
+};
 
 /// The columns every statement returns, in `AuditRow` order, as one static string with `$head`
 /// before them and `$tail` after (statements stay literals, as sqlx wants).
@@ -103,6 +106,22 @@ fn push_filters(builder: &mut QueryBuilder<Sqlite>, query: &AuditQuery) {
 
 #[async_trait]
 impl Audit for SqliteAudit {
+    async fn prune(
+        &self,
+        action: AuditAction,
+        outcome: AuditOutcome,
+        before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let deleted =
+            sqlx::query("DELETE FROM audit_log WHERE action = ? AND outcome = ? AND at < ?")
+                .bind(action.as_str())
+                .bind(outcome.as_str())
+                .bind(to_millis(before))
+                .execute(&mut *self.db.write().await?)
+                .await?;
+        Ok(deleted.rows_affected())
+    }
+
     async fn record(&self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError> {
         let row: AuditRow = sqlx::query_as(with_columns!(
             "INSERT INTO audit_log (at, account_id, app_id, actor, action, outcome, detail) \

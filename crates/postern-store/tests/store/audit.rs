@@ -268,3 +268,32 @@ async fn an_expiry_is_announced_once_with_its_event_and_a_new_expiry_again() {
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds, ["app.secret_expiring", "app.secret_expiring"]);
 }
+
+#[tokio::test]
+async fn pruning_deletes_only_the_named_action_and_outcome_recorded_before_the_time() {
+    let fx = Fixture::new().await;
+    let audit = fx.store.audit();
+    let account = AccountId::generate();
+    for detail in ["refreshed 1", "refreshed 2"] {
+        audit
+            .record(entry(Some(&account), AuditAction::RefreshOk, detail))
+            .await
+            .unwrap();
+    }
+    let failed = NewAuditEntry::new("system", AuditAction::RefreshFailed, AuditOutcome::Failed)
+        .with_account(&account)
+        .with_detail("invalid_grant");
+    audit.record(failed).await.unwrap();
+    audit
+        .record(entry(Some(&account), AuditAction::AuthorizeStarted, "link"))
+        .await
+        .unwrap();
+
+    let earlier = Utc::now() - Duration::hours(1);
+    let prune = |before| audit.prune(AuditAction::RefreshOk, AuditOutcome::Ok, before);
+    assert_eq!(prune(earlier).await.unwrap(), 0, "nothing is that old");
+    let later = Utc::now() + Duration::seconds(1);
+    assert_eq!(prune(later).await.unwrap(), 2);
+    let left = audit.list(query(10)).await.unwrap();
+    assert_eq!(details(&left), ["link", "invalid_grant"]);
+}
