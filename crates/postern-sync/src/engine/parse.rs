@@ -10,13 +10,37 @@
 //! transfer encoding does not decode) is written down in [`ParsedMessage::problems`], so one bad
 //! message is listed with a note instead of stopping its mailbox.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use mail_parser::decoders::charsets::map::charset_decoder;
-use mail_parser::{Address, HeaderValue, MessageParser, MessagePart, MimeHeaders, PartType};
+use mail_parser::{
+    Address, HeaderName, HeaderValue, MessageParser, MessagePart, MimeHeaders, PartType,
+};
 use postern_store::{AttachmentSummary, EmailAddress, Envelope, MimeSummary};
 
 /// Characters in a snippet.
 pub const SNIPPET_CHARS: usize = 200;
+
+/// A parser for the fields the sync stores and nothing more: the MIME headers (to find the parts
+/// and decode them) and the envelope's. Every other field is skipped unparsed. mail-parser's
+/// default parses each `Received` (a relayed message has several), `List-*` and the like in full:
+/// with six hops, a DKIM signature and list fields before each message (`bench/stages --hops 6`),
+/// parsing took 17–19 µs a message with the default and 11–12 µs with this one, as without those
+/// fields. The raw message keeps them all, and the API's message view parses it in full.
+static SYNC_PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
+    MessageParser::new()
+        .with_mime_headers()
+        .header_date(HeaderName::Date)
+        .header_text(HeaderName::Subject)
+        .header_address(HeaderName::From)
+        .header_address(HeaderName::To)
+        .header_address(HeaderName::Cc)
+        .header_id(HeaderName::MessageId)
+        .header_id(HeaderName::InReplyTo)
+        .header_id(HeaderName::References)
+        .default_header_ignore()
+});
 
 /// What parsing found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -43,7 +67,7 @@ impl ParsedMessage {
 /// Parses a whole raw message.
 pub fn parse_message(raw: &[u8]) -> ParsedMessage {
     let mut problems = header_problems(raw);
-    let Some(message) = MessageParser::default().parse(raw) else {
+    let Some(message) = SYNC_PARSER.parse(raw) else {
         problems.push("not a MIME message: nothing could be parsed".to_owned());
         return ParsedMessage {
             problems,
@@ -71,7 +95,7 @@ pub fn parse_head(header: &[u8], text_start: &[u8]) -> ParsedMessage {
     raw.extend_from_slice(header);
     raw.extend_from_slice(text_start);
     let mut problems = header_problems(header);
-    let Some(message) = MessageParser::default().parse(&raw) else {
+    let Some(message) = SYNC_PARSER.parse(&raw) else {
         problems.push("not a MIME message: nothing could be parsed".to_owned());
         return ParsedMessage {
             problems,

@@ -62,6 +62,28 @@ fn the_envelope_is_decoded() {
 }
 
 #[test]
+fn transit_fields_are_skipped_and_the_envelope_and_parts_still_parse() {
+    let mut relayed = b"Received: from mx.example.net (mx.example.net [192.0.2.1])\r\n\
+\tby mail.example.test with ESMTPS; Thu, 01 Jan 2026 10:00:05 +0000\r\n\
+DKIM-Signature: v=1; a=rsa-sha256; d=example.net; s=s1; b=AbCd\r\n\
+List-Unsubscribe: <mailto:unsubscribe@example.net>\r\n"
+        .to_vec();
+    relayed.extend_from_slice(PLAIN);
+    let parsed = parse_message(&relayed);
+    assert_eq!(parsed.envelope, parse_message(PLAIN).envelope);
+    assert_eq!(parsed.snippet.as_deref(), Some("Hello Bob, see you soon."));
+    assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+
+    let mut with_parts =
+        b"Received: from mx.example.net; Thu, 01 Jan 2026 10:00:05 +0000\r\n".to_vec();
+    with_parts.extend_from_slice(WITH_ATTACHMENT);
+    assert_eq!(
+        parse_message(&with_parts).mime,
+        parse_message(WITH_ATTACHMENT).mime
+    );
+}
+
+#[test]
 fn the_snippet_collapses_whitespace_and_is_cut() {
     assert_eq!(
         parse_message(PLAIN).snippet.as_deref(),

@@ -29,8 +29,8 @@ use postern_store::{
 use postern_sync::engine::interpret::{fetched_message, new_message};
 use postern_testkit::mailgen::MailGen;
 
-const USAGE: &str =
-    "usage: stage-bench [--messages N] [--runs R] [--batch B] [--work-dir DIR] [--keep FILE]";
+const USAGE: &str = "usage: stage-bench [--messages N] [--runs R] [--batch B] [--hops H] \
+                     [--work-dir DIR] [--keep FILE]";
 /// The sync engine's batch size for an initial sync (`--batch` to try another).
 const BATCH: usize = 500;
 /// The seed and owner `sync-bench` fills its mailbox with.
@@ -50,6 +50,9 @@ struct Options {
     messages: usize,
     runs: usize,
     batch: usize,
+    /// `Received` fields put before each message's header, with a DKIM signature and list
+    /// fields: what a message that crossed the Internet carries and the generator leaves out.
+    hops: usize,
     work_dir: PathBuf,
     /// Where to copy the last run's database (to inspect it or time queries on it).
     keep: Option<PathBuf>,
@@ -70,6 +73,10 @@ async fn main() -> anyhow::Result<()> {
     let raw = MailGen::new(MAILGEN_SEED, OWNER)
         .with_attachment_ratio(0.0)
         .raw_messages(options.messages);
+    let raw: Vec<Vec<u8>> = raw
+        .into_iter()
+        .map(|message| with_transit_headers(message, options.hops))
+        .collect();
     let wire: Vec<Vec<u8>> = raw
         .iter()
         .enumerate()
@@ -100,6 +107,32 @@ async fn main() -> anyhow::Result<()> {
     };
     print_times("median", medians, wire.len());
     Ok(())
+}
+
+/// `message` as it would arrive after `hops` relays: a `Received` field from each, newest first,
+/// then the signature and list fields a mailing list adds; unchanged for 0.
+fn with_transit_headers(message: Vec<u8>, hops: usize) -> Vec<u8> {
+    if hops == 0 {
+        return message;
+    }
+    let mut header = String::new();
+    for hop in (0..hops).rev() {
+        header.push_str(&format!(
+            "Received: from mx{hop}.example.net (mx{hop}.example.net [192.0.2.{hop}])\r\n\
+             \tby mail.example.test (Postfix) with ESMTPS id 4Xk{hop}Lq2Zz\r\n\
+             \tfor <{OWNER}>; Sat, 21 Nov 2026 10:{hop:02}:00 +0000 (UTC)\r\n"
+        ));
+    }
+    header.push_str(
+        "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.net; s=s1;\r\n\
+         \th=from:to:subject:date:message-id; bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=;\r\n\
+         \tb=dzdVyOfAKCdLXdJOc9G2q8LoXSlEniSbav+yuU4zGeeruD00lszZVoG4ZHRNiYzR\r\n\
+         List-Id: Project updates <updates.example.net>\r\n\
+         List-Unsubscribe: <mailto:unsubscribe@example.net>, <https://example.net/u/1>\r\n",
+    );
+    let mut raw = header.into_bytes();
+    raw.extend_from_slice(&message);
+    raw
 }
 
 /// One untagged FETCH response as Dovecot sends it for the initial sync's items.
@@ -238,6 +271,7 @@ fn parse_options() -> anyhow::Result<Options> {
         messages: 100_000,
         runs: 3,
         batch: BATCH,
+        hops: 0,
         work_dir: default_work_dir(),
         keep: None,
     };
@@ -255,6 +289,7 @@ fn parse_options() -> anyhow::Result<Options> {
             "--messages" => options.messages = value()?.parse()?,
             "--runs" => options.runs = value()?.parse()?,
             "--batch" => options.batch = value()?.parse()?,
+            "--hops" => options.hops = value()?.parse()?,
             "--work-dir" => options.work_dir = PathBuf::from(value()?),
             "--keep" => options.keep = Some(PathBuf::from(value()?)),
             _ => bail!("unknown argument {arg}\n{USAGE}"),
