@@ -58,6 +58,15 @@ pub fn password_account(
     }
 }
 
+/// Prints `usage` and ends the program when `arg` asks for help (`--help` or `-h`): every
+/// benchmark program calls it on each argument before matching its own.
+pub fn exit_on_help(arg: &str, usage: &str) {
+    if arg == "--help" || arg == "-h" {
+        println!("{usage}");
+        std::process::exit(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

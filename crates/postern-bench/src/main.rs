@@ -28,7 +28,7 @@ use postern_testkit::dovecot::{Dovecot, DovecotConfig};
 use postern_testkit::mailgen::{ImapAppender, MailGen};
 
 use crate::postern_pass::{PASSWORD_ENV, PassArgs, RESULT_PREFIX};
-use postern_bench::{default_work_dir, median};
+use postern_bench::{default_work_dir, exit_on_help, median};
 
 use crate::report::{Figures, PosternRun};
 
@@ -67,6 +67,7 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
+        exit_on_help(arg, USAGE);
         let mut value = || {
             args.next()
                 .with_context(|| format!("{arg} needs a value\n{USAGE}"))

@@ -28,7 +28,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use postern_bench::{default_work_dir, median_of};
+use postern_bench::{default_work_dir, exit_on_help, median_of};
 use postern_testkit::dovecot::{Dovecot, DovecotConfig};
 
 use crate::postern_server::{PosternServer, postern_binary};
@@ -190,6 +190,7 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
     let mut checkpoint = None;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
+        exit_on_help(arg, USAGE);
         let mut value = || {
             args.next()
                 .with_context(|| format!("{arg} needs a value\n{USAGE}"))

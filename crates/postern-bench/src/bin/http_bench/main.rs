@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use postern_bench::{default_work_dir, median_of};
+use postern_bench::{default_work_dir, exit_on_help, median_of};
 use postern_testkit::dovecot::{Dovecot, DovecotConfig};
 
 use crate::load::{LoadPlan, LoadResult, quantile};
@@ -167,6 +167,7 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
+        exit_on_help(arg, USAGE);
         let mut value = || {
             args.next()
                 .with_context(|| format!("{arg} needs a value\n{USAGE}"))

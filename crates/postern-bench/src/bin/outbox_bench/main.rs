@@ -22,7 +22,7 @@ mod postern_side;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use postern_bench::median;
+use postern_bench::{exit_on_help, median};
 use postern_testkit::dovecot::{Dovecot, DovecotConfig};
 use postern_testkit::smtp_sink::SmtpSink;
 
@@ -121,6 +121,7 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
+        exit_on_help(arg, USAGE);
         let mut value = || {
             args.next()
                 .with_context(|| format!("{arg} needs a value\n{USAGE}"))

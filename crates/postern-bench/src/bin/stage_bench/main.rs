@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use async_imap::imap_proto::Response;
-use postern_bench::{default_work_dir, median, password_account};
+use postern_bench::{default_work_dir, exit_on_help, median, password_account};
 use postern_store::{
     AccountId, MailboxId, NewMailbox, SearchQuery, SearchText, Store, SyncBatch, SyncState,
 };
@@ -277,10 +277,7 @@ fn parse_options() -> anyhow::Result<Options> {
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        if arg == "--help" || arg == "-h" {
-            println!("{USAGE}");
-            std::process::exit(0);
-        }
+        exit_on_help(&arg, USAGE);
         let mut value = || {
             args.next()
                 .with_context(|| format!("{arg} needs a value\n{USAGE}"))
