@@ -10,7 +10,10 @@
 //! query's meaning or make it fail to parse; a query with no word at all is refused here, before
 //! it reaches the database. The index is kept in the transaction that changes `messages`.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
+use mail_parser::MessageParser;
 
 use crate::{AccountId, MessageId, StoreError};
 
@@ -98,9 +101,17 @@ pub fn indexable_text(message: &mail_parser::Message<'_>) -> String {
     text
 }
 
+/// A parser for the text parts alone: the MIME fields that find and decode them, every other
+/// header field skipped unparsed (the sync's own parser does the same for what it stores).
+static BODY_PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
+    MessageParser::new()
+        .with_mime_headers()
+        .default_header_ignore()
+});
+
 /// [`indexable_text`] of a raw message; empty when it does not parse as a message.
 pub(crate) fn raw_body_text(raw: &[u8]) -> String {
-    mail_parser::MessageParser::default()
+    BODY_PARSER
         .parse(raw)
         .map(|message| indexable_text(&message))
         .unwrap_or_default()

@@ -15,8 +15,6 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use std::num::NonZeroU32;
-
 use chrono::{DateTime, Utc};
 use postern_accounts::{AuthInput, EndpointInput, NewAccountInput};
 use postern_auth::flows::AuthorizationLink;
@@ -26,6 +24,7 @@ use postern_store::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::num::NonZeroU32;
 use utoipa::ToSchema;
 use utoipa::openapi::schema::Schema;
 use utoipa_axum::router::OpenApiRouter;

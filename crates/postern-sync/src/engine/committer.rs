@@ -77,11 +77,7 @@ impl<T: Send + 'static> Committer<T> {
     pub fn ready_result(&mut self) -> Option<Result<(T, BatchOutcome), SyncError>> {
         let (tag, result) = self.done.try_recv().ok()?;
         self.outstanding -= 1;
-        Some(
-            result
-                .map(|outcome| (tag, outcome))
-                .map_err(SyncError::from),
-        )
+        Some(tagged(tag, result))
     }
 
     /// Says no more batches will come, so the task ends once the queue is drained.
@@ -96,9 +92,7 @@ impl<T: Send + 'static> Committer<T> {
             return None;
         }
         let result = match self.done.recv().await {
-            Some((tag, result)) => result
-                .map(|outcome| (tag, outcome))
-                .map_err(SyncError::from),
+            Some((tag, result)) => tagged(tag, result),
             // The task ended without a result for a queued batch: it panicked or was cancelled.
             None => Err(SyncError::CommitTask(self.stop_reason().await)),
         };
@@ -112,6 +106,16 @@ impl<T: Send + 'static> Committer<T> {
             Ok(()) => "the commit task ended with batches still queued".to_owned(),
         }
     }
+}
+
+/// A batch's result as the pass takes it: the tag with the outcome, or the sync's error.
+fn tagged<T>(
+    tag: T,
+    result: Result<BatchOutcome, StoreError>,
+) -> Result<(T, BatchOutcome), SyncError> {
+    result
+        .map(|outcome| (tag, outcome))
+        .map_err(SyncError::from)
 }
 
 impl<T> Drop for Committer<T> {

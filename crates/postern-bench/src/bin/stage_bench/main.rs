@@ -155,7 +155,8 @@ async fn one_run(wire: &[Vec<u8>], options: &Options, last: bool) -> anyhow::Res
     let mailbox = create_mailbox(&store).await?;
     let mut times = StageTimes::default();
     let total = u32::try_from(wire.len()).context("too many messages")?;
-    for (number, chunk) in wire.chunks(options.batch).enumerate() {
+    // Newest first, as the engine's initial sync: each batch moves the cursor down to its first UID.
+    for (number, chunk) in wire.chunks(options.batch).enumerate().rev() {
         let started = Instant::now();
         let fetched = chunk
             .iter()
@@ -172,11 +173,7 @@ async fn one_run(wire: &[Vec<u8>], options: &Options, last: bool) -> anyhow::Res
         let new_messages = fetched.into_iter().filter_map(new_message).collect();
         times.parse += started.elapsed();
 
-        let lowest = total
-            - u32::try_from((number + 1) * options.batch)
-                .unwrap_or(total)
-                .min(total)
-            + 1;
+        let lowest = u32::try_from(number * options.batch + 1).context("too many messages")?;
         let mut batch = SyncBatch::cursor_only(mailbox, cursor(total, lowest));
         batch.initial = true;
         batch.new_messages = new_messages;
